@@ -1,0 +1,36 @@
+# citeqa: `make run` serves the sample corpus, `make test` runs the whole suite.
+# Both set up a project-local virtual environment first and are safe to repeat.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: setup run test lint browser bench-index clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: otherwise pip pulls several GB of CUDA wheels
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[dev,bench]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: setup
+	$(VENV)/bin/citeqa serve --load data/sample-news
+
+# Debian's chromium for the chat-page test (never a browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check index qa api eval tests
+	$(VENV)/bin/mypy index qa api
+
+clean:
+	rm -rf $(VENV) .citeqa

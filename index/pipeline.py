@@ -1,0 +1,374 @@
+"""The document index: load -> chunk -> embed -> Chroma + BM25, kept consistent.
+
+Chroma is the source of truth. The BM25 index and the in-memory chunk table are derived from it:
+built from Chroma when the index opens, updated in place by this process's own writes, and
+reconciled with Chroma whenever the registry's generation token changes (another process wrote to
+the same Chroma server). So after any add or delete, in any process, both hold the same chunk ids.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.chunking import chunk_document
+from index.embedding import Embedder
+from index.errors import DocumentNotFound
+from index.lexical import BM25Index, LexicalHit
+from index.loaders import load_paths
+from index.models import AddReport, Chunk, Document, DocumentInfo
+from index.settings import Settings
+from index.store import ChromaStore, StoredChunk, chunk_ids_from_meta, decode_vectors, encode_vectors, make_client
+
+ProgressFactory = Callable[[int, str], Any]  # (total, description) -> object with update(n) and close()
+DOCS_PER_GROUP = 256
+
+
+@dataclass(frozen=True)
+class IndexedChunk:
+    """A chunk as the answerer sees it: text, offsets, citation metadata and sentence vectors."""
+
+    id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    title: str
+    source: str | None
+    url: str | None
+    published_at: str | None
+    sentences: tuple[tuple[int, int], ...]
+    sentence_vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    documents: int
+    chunks: int
+    lexical_chunks: int
+    lexical_terms: int
+    embedding_model: str
+    store: str
+    data_dir: str | None
+    disk_bytes: int | None
+
+
+def day_number(value: date) -> int:
+    """Days since 1970-01-01, the form date filters compare."""
+    return (value - date(1970, 1, 1)).days
+
+
+class DocumentIndex:
+    """Everything citeqa has indexed, and the operations on it.
+
+    Build with :meth:`open`; it loads the chunk table and BM25 from Chroma.
+    """
+
+    def __init__(self, *, store: ChromaStore, embedder: Embedder, settings: Settings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self.lexical = BM25Index()
+        self._chunks: dict[str, IndexedChunk] = {}
+        self._doc_chunks: dict[str, set[str]] = {}
+        self._doc_hashes: dict[str, str] = {}
+        self._generation = ""
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, settings: Settings, *, embedder: Embedder | None = None) -> DocumentIndex:
+        """Open (or create) the index that ``settings`` point at."""
+        embedder = embedder or Embedder(
+            settings.embedding_model,
+            expected_sha256=settings.embedding_sha256,
+            batch_size=settings.embedding_batch_size,
+        )
+        store = ChromaStore(
+            make_client(settings), name=settings.collection, model_identity=embedder.identity, dim=embedder.dim
+        )
+        index = cls(store=store, embedder=embedder, settings=settings)
+        index.sync(force=True)
+        return index
+
+    # reading --------------------------------------------------------------------------------
+    def sync(self, *, force: bool = False) -> bool:
+        """Bring BM25 and the chunk table in line with Chroma if anything changed there.
+
+        Returns:
+            True when something was reloaded.
+        """
+        with self._lock:
+            token = self.store.generation()
+            if token == self._generation and not force:
+                return False
+            registry = self.store.document_metadata()
+            stale = [d for d in self._doc_hashes if registry.get(d, {}).get("content_hash") != self._doc_hashes[d]]
+            self._drop_local(stale)
+            fresh = [d for d, meta in registry.items() if d not in self._doc_hashes]
+            self._load_local(self.store.iter_chunks(doc_ids=fresh) if fresh else [])
+            for doc_id in fresh:
+                self._doc_hashes[doc_id] = str(registry[doc_id].get("content_hash", ""))
+            self._generation = token
+            return bool(stale or fresh)
+
+    def _drop_local(self, doc_ids: Iterable[str]) -> None:
+        for doc_id in doc_ids:
+            ids = self._doc_chunks.pop(doc_id, set())
+            self.lexical.remove(ids)
+            for cid in ids:
+                self._chunks.pop(cid, None)
+            self._doc_hashes.pop(doc_id, None)
+
+    def _load_local(self, stored: Iterable[StoredChunk]) -> None:
+        batch_ids: list[str] = []
+        batch_texts: list[str] = []
+        for item in stored:
+            chunk = self._indexed_chunk(item)
+            self._chunks[chunk.id] = chunk
+            self._doc_chunks.setdefault(chunk.doc_id, set()).add(chunk.id)
+            batch_ids.append(chunk.id)
+            batch_texts.append(chunk.text)
+        self.lexical.add(batch_ids, batch_texts)
+
+    def _indexed_chunk(self, item: StoredChunk) -> IndexedChunk:
+        meta = item.metadata
+        return IndexedChunk(
+            id=item.id,
+            doc_id=str(meta["doc_id"]),
+            text=item.text,
+            start=int(meta["start"]),
+            end=int(meta["end"]),
+            title=str(meta.get("title", "")),
+            source=meta.get("source"),
+            url=meta.get("url"),
+            published_at=meta.get("published_at"),
+            sentences=tuple(tuple(s) for s in json.loads(meta.get("sentences") or "[]")),  # type: ignore[misc]
+            sentence_vectors=decode_vectors(meta.get("sentence_vectors") or "", self.embedder.dim),
+        )
+
+    def chunk(self, chunk_id: str) -> IndexedChunk | None:
+        return self._chunks.get(chunk_id)
+
+    def chunk_ids(self) -> set[str]:
+        with self._lock:
+            return set(self._chunks)
+
+    def dense_search(
+        self, vector: np.ndarray, *, k: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest chunks in Chroma as (chunk id, cosine similarity)."""
+        return self.store.query(vector, k=k, where=where)
+
+    def lexical_search(self, query: str, *, k: int, allowed: set[str] | None = None) -> list[LexicalHit]:
+        with self._lock:
+            return self.lexical.search(query, k=k, allowed=allowed)
+
+    def chunk_ids_matching(self, predicate: Callable[[IndexedChunk], bool]) -> set[str]:
+        with self._lock:
+            return {cid for cid, chunk in self._chunks.items() if predicate(chunk)}
+
+    def list_documents(self) -> list[DocumentInfo]:
+        """Every stored document with its chunk count, sorted by id."""
+        registry = self.store.document_metadata()
+        return [self._info(doc_id, meta) for doc_id, meta in sorted(registry.items())]
+
+    def get_document(self, doc_id: str) -> tuple[DocumentInfo, str]:
+        """Metadata and full text of a document.
+
+        Raises:
+            DocumentNotFound: no document has that id.
+        """
+        found = self.store.document_text(doc_id)
+        if found is None:
+            raise DocumentNotFound(doc_id)
+        meta, text = found
+        return self._info(doc_id, meta), text
+
+    @staticmethod
+    def _info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
+        return DocumentInfo(
+            id=doc_id,
+            title=str(meta.get("title", "")),
+            source=meta.get("source"),
+            url=meta.get("url"),
+            published_at=meta.get("published_at"),
+            path=meta.get("path"),
+            content_hash=str(meta.get("content_hash", "")),
+            chunk_count=int(meta.get("chunk_count", 0)),
+            chars=int(meta.get("chars", 0)),
+            added_at=str(meta.get("added_at", "")),
+        )
+
+    def stats(self) -> IndexStats:
+        self.sync()
+        server = self.settings.chroma_server
+        data_dir = None if server else self.settings.data_dir
+        disk = None
+        if data_dir is not None and data_dir.exists():
+            disk = sum(p.stat().st_size for p in Path(data_dir).rglob("*") if p.is_file())
+        return IndexStats(
+            documents=len(self.store.document_metadata()),
+            chunks=self.store.count_chunks(),
+            lexical_chunks=len(self.lexical),
+            lexical_terms=len(self.lexical._postings),
+            embedding_model=self.embedder.identity,
+            store=f"chroma server {server[0]}:{server[1]}" if server else "chroma embedded",
+            data_dir=str(data_dir) if data_dir else None,
+            disk_bytes=disk,
+        )
+
+    # writing --------------------------------------------------------------------------------
+    def add_paths(self, paths: Sequence[str | Path], *, progress: ProgressFactory | None = None) -> AddReport:
+        """Load files and directories and add their documents; failures are reported, not raised."""
+        loaded = load_paths(paths)
+        report = self.add_documents(loaded.documents, progress=progress)
+        report.failed[:0] = loaded.failures
+        return report
+
+    def add_documents(self, docs: Sequence[Document], *, progress: ProgressFactory | None = None) -> AddReport:
+        """Add or replace documents; an unchanged document is skipped.
+
+        A changed document keeps the chunks whose text did not change (no re-embedding) and loses
+        the ones that are gone. Documents are written in groups, so an interruption leaves every
+        finished group complete and consistent.
+        """
+        report = AddReport()
+        with self._lock:
+            self.sync()
+            existing = self.store.document_metadata([d.id for d in docs])
+            stored_chunks = self.store.chunk_ids_of([d.id for d in docs if d.id in existing])
+            todo: list[tuple[Document, list[Chunk]]] = []
+            for doc in docs:
+                meta = existing.get(doc.id)
+                if meta and meta.get("content_hash") == doc.content_hash:
+                    if set(chunk_ids_from_meta(meta)) == stored_chunks.get(doc.id, set()):
+                        report.unchanged.append(doc.id)
+                        continue
+                todo.append((doc, chunk_document(doc, chunk_size=self.settings.chunk_size, overlap=self.settings.chunk_overlap)))
+            total_chunks = sum(len(chunks) for _, chunks in todo)
+            bar = progress(total_chunks, "embedding") if progress and total_chunks else None
+            try:
+                for lo in range(0, len(todo), DOCS_PER_GROUP):
+                    group = todo[lo : lo + DOCS_PER_GROUP]
+                    self._write_group(group, existing, stored_chunks, report, bar)
+            finally:
+                if bar is not None:
+                    bar.close()
+                if todo:
+                    self._generation = self.store.bump_generation()
+                    self.sync(force=True)
+        return report
+
+    def _write_group(
+        self,
+        group: list[tuple[Document, list[Chunk]]],
+        existing: dict[str, dict[str, Any]],
+        stored_chunks: dict[str, set[str]],
+        report: AddReport,
+        bar: Any,
+    ) -> None:
+        all_chunks = [c for _, chunks in group for c in chunks]
+        kept = self.store.chunk_vectors([c.id for c in all_chunks if c.id in stored_chunks.get(c.doc_id, set())])
+        new = [c for c in all_chunks if c.id not in kept]
+        if bar is not None and kept:
+            bar.update(len(kept))
+        embedded = self.embedder.embed_chunks(
+            [c.text for c in new],
+            [[(s - c.start, e - c.start) for s, e in c.sentences] for c in new],
+            on_progress=bar.update if bar is not None else None,
+        )
+        vectors: dict[str, tuple[np.ndarray, str]] = {
+            c.id: (e.chunk, encode_vectors(e.sentences)) for c, e in zip(new, embedded, strict=True)
+        }
+        for cid, (vec, meta) in kept.items():
+            vectors[cid] = (vec, str(meta.get("sentence_vectors", "")))
+        report.chunks_embedded += len(new)
+        docs_by_id = {doc.id: doc for doc, _ in group}
+        metadatas = [self._chunk_metadata(docs_by_id[c.doc_id], c, vectors[c.id][1]) for c in all_chunks]
+        if all_chunks:
+            self.store.upsert_chunks(
+                [c.id for c in all_chunks],
+                np.stack([vectors[c.id][0] for c in all_chunks]),
+                [c.text for c in all_chunks],
+                metadatas,
+            )
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        doc_vectors, doc_metas = [], []
+        for doc, chunks in group:
+            mean = np.mean([vectors[c.id][0] for c in chunks], axis=0)
+            doc_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+            doc_metas.append(self._doc_metadata(doc, chunks, now))
+        self.store.put_documents([d.id for d, _ in group], np.stack(doc_vectors), [d.text for d, _ in group], doc_metas)
+        stale = [
+            cid
+            for doc, chunks in group
+            for cid in stored_chunks.get(doc.id, set()) - {c.id for c in chunks}
+        ]
+        self.store.delete_chunks(stale)
+        report.chunks_removed += len(stale)
+        for doc, _ in group:
+            (report.updated if doc.id in existing else report.added).append(doc.id)
+
+    @staticmethod
+    def _chunk_metadata(doc: Document, chunk: Chunk, sentence_vectors: str) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "doc_id": doc.id,
+            "index": chunk.index,
+            "start": chunk.start,
+            "end": chunk.end,
+            "title": doc.title,
+            "sentences": json.dumps([list(s) for s in chunk.sentences]),
+            "sentence_vectors": sentence_vectors,
+        }
+        if doc.source:
+            meta["source"] = doc.source
+        if doc.url:
+            meta["url"] = doc.url
+        if doc.published_at:
+            meta["published_at"] = doc.published_at.isoformat()
+            meta["published_day"] = day_number(doc.published_at)
+        return meta
+
+    @staticmethod
+    def _doc_metadata(doc: Document, chunks: list[Chunk], now: str) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "title": doc.title,
+            "content_hash": doc.content_hash,
+            "chunk_count": len(chunks),
+            "chunk_ids": json.dumps([c.id for c in chunks]),
+            "chars": len(doc.text),
+            "added_at": now,
+        }
+        for key, value in (("source", doc.source), ("url", doc.url), ("path", doc.path)):
+            if value:
+                meta[key] = value
+        if doc.published_at:
+            meta["published_at"] = doc.published_at.isoformat()
+        return meta
+
+    def delete(self, doc_id: str) -> int:
+        """Delete a document and its chunks from Chroma and BM25.
+
+        Returns:
+            The number of chunks removed.
+
+        Raises:
+            DocumentNotFound: no document has that id.
+        """
+        with self._lock:
+            self.sync()
+            if not self.store.document_metadata([doc_id]):
+                raise DocumentNotFound(doc_id)
+            ids = sorted(self.store.chunk_ids_of([doc_id]).get(doc_id, set()))
+            self.store.delete_chunks(ids)
+            self.store.delete_documents([doc_id])
+            self._generation = self.store.bump_generation()
+            self.sync(force=True)
+            return len(ids)

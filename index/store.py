@@ -1,0 +1,247 @@
+"""Chroma storage: one collection of chunks, one registry of documents.
+
+* ``<name>_chunks``: one record per chunk: its vector, its text, and metadata (document id, offsets,
+  citation fields, sentence spans and sentence vectors for the answerer).
+* ``<name>_docs``: one record per document: full text (citations point into it), metadata with the
+  content hash and chunk ids, and the mean of its chunk vectors. Its collection metadata holds a
+  ``generation`` token that every write changes, so other processes sharing a Chroma server notice
+  changes with one cheap call.
+
+Embeddings are always passed explicitly: Chroma's default embedding function would download a model.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from index.errors import ModelError, StoreError
+from index.settings import Settings
+
+MAX_BATCH = 5461  # Chroma's per-call limit for add/upsert
+
+
+def encode_vectors(vectors: np.ndarray) -> str:
+    """Pack sentence vectors (float16, row-major) into a metadata string."""
+    return base64.b64encode(np.asarray(vectors, dtype=np.float16).tobytes()).decode("ascii")
+
+
+def decode_vectors(packed: str, dim: int) -> np.ndarray:
+    """Inverse of :func:`encode_vectors`."""
+    return np.frombuffer(base64.b64decode(packed), dtype=np.float16).reshape(-1, dim)
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+def make_client(settings: Settings) -> Any:
+    """Chroma client: a server when one is configured, else embedded under ``data_dir``."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    server = settings.chroma_server
+    try:
+        if server:
+            host, port, ssl = server
+            return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.data_dir / "chroma"), settings=chroma_settings)
+    except Exception as exc:  # chromadb raises bare Exception/ValueError for unreachable servers
+        where = f"server {server[0]}:{server[1]}" if server else str(settings.data_dir)
+        raise StoreError(f"cannot open Chroma at {where}: {exc}") from exc
+
+
+class ChromaStore:
+    """Chunks and documents in Chroma, checked against the embedding model that built them.
+
+    Args:
+        client: a Chroma client (see :func:`make_client`).
+        name: collection name prefix.
+        model_identity: recorded on a new collection; an existing one must match it.
+        dim: vector dimension.
+    """
+
+    def __init__(self, client: Any, *, name: str, model_identity: str, dim: int) -> None:
+        self.client = client
+        self.dim = dim
+        self.chunks_name, self.docs_name = f"{name}_chunks", f"{name}_docs"
+        self.chunks = self._collection(self.chunks_name, {"embedding_model": model_identity, "embedding_dim": dim})
+        recorded = self.chunks.metadata or {}
+        if recorded.get("embedding_model") != model_identity:
+            raise ModelError(
+                f"collection {self.chunks_name!r} was built with embedding model "
+                f"{recorded.get('embedding_model')!r}, not {model_identity!r}; use another "
+                "CITEQA_COLLECTION or rebuild the index with the model it was built with"
+            )
+        self.docs = self._collection(self.docs_name, {"generation": uuid.uuid4().hex})
+
+    def _collection(self, name: str, metadata: dict[str, Any]) -> Any:
+        try:
+            try:
+                return self.client.get_collection(name, embedding_function=None)
+            except Exception:
+                try:
+                    return self.client.create_collection(
+                        name, embedding_function=None, metadata={"hnsw:space": "cosine", **metadata}
+                    )
+                except Exception:  # created meanwhile by another process
+                    return self.client.get_collection(name, embedding_function=None)
+        except Exception as exc:
+            raise StoreError(f"cannot open Chroma collection {name!r}: {exc}") from exc
+
+    # generation token -------------------------------------------------------------------------
+    def generation(self) -> str:
+        """The token every write changes (read fresh from Chroma)."""
+        meta = self.client.get_collection(self.docs_name, embedding_function=None).metadata or {}
+        return str(meta.get("generation", ""))
+
+    def bump_generation(self) -> str:
+        token = uuid.uuid4().hex
+        self.docs.modify(metadata={"generation": token})
+        return token
+
+    def heartbeat(self) -> None:
+        """Raise StoreError when Chroma does not answer."""
+        try:
+            self.client.heartbeat()
+        except Exception as exc:
+            raise StoreError(f"Chroma is not reachable: {exc}") from exc
+
+    # chunks -----------------------------------------------------------------------------------
+    def upsert_chunks(
+        self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], metadatas: Sequence[dict[str, Any]]
+    ) -> None:
+        for lo in range(0, len(ids), MAX_BATCH):
+            hi = lo + MAX_BATCH
+            self.chunks.upsert(
+                ids=list(ids[lo:hi]),
+                embeddings=np.asarray(vectors[lo:hi], dtype=np.float32),
+                documents=list(texts[lo:hi]),
+                metadatas=list(metadatas[lo:hi]),
+            )
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        for lo in range(0, len(ids), MAX_BATCH):
+            self.chunks.delete(ids=list(ids[lo : lo + MAX_BATCH]))
+
+    def chunk_vectors(self, ids: Sequence[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+        """Stored vector and metadata of each existing chunk id."""
+        found: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+        for lo in range(0, len(ids), MAX_BATCH):
+            got = self.chunks.get(ids=list(ids[lo : lo + MAX_BATCH]), include=["embeddings", "metadatas"])
+            for cid, vec, meta in zip(got["ids"], got["embeddings"], got["metadatas"], strict=True):
+                found[cid] = (np.asarray(vec, dtype=np.float32), dict(meta or {}))
+        return found
+
+    def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, set[str]]:
+        """Ids of the chunks actually stored for each document."""
+        result: dict[str, set[str]] = {d: set() for d in doc_ids}
+        for lo in range(0, len(doc_ids), 500):
+            part = list(doc_ids[lo : lo + 500])
+            got = self.chunks.get(where={"doc_id": {"$in": part}}, include=["metadatas"])
+            for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                result.setdefault(str((meta or {}).get("doc_id")), set()).add(cid)
+        return result
+
+    def iter_chunks(self, *, doc_ids: Sequence[str] | None = None, page: int = 2000) -> Iterator[StoredChunk]:
+        """Every stored chunk (or those of ``doc_ids``), paged."""
+        if doc_ids is not None:
+            for lo in range(0, len(doc_ids), 500):
+                got = self.chunks.get(
+                    where={"doc_id": {"$in": list(doc_ids[lo : lo + 500])}}, include=["documents", "metadatas"]
+                )
+                yield from self._stored(got)
+            return
+        offset = 0
+        while True:
+            got = self.chunks.get(limit=page, offset=offset, include=["documents", "metadatas"])
+            if not got["ids"]:
+                return
+            yield from self._stored(got)
+            offset += len(got["ids"])
+
+    @staticmethod
+    def _stored(got: dict[str, Any]) -> Iterator[StoredChunk]:
+        for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+            yield StoredChunk(id=cid, text=text or "", metadata=dict(meta or {}))
+
+    def all_chunk_ids(self) -> set[str]:
+        ids: set[str] = set()
+        offset = 0
+        while True:
+            got = self.chunks.get(limit=10000, offset=offset, include=[])
+            if not got["ids"]:
+                return ids
+            ids.update(got["ids"])
+            offset += len(got["ids"])
+
+    def count_chunks(self) -> int:
+        return int(self.chunks.count())
+
+    def query(self, vector: np.ndarray, *, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """Nearest chunks as (id, cosine similarity), best first."""
+        total = self.count_chunks()
+        if total == 0:
+            return []
+        got = self.chunks.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=min(k, total),
+            where=where or None,
+            include=["distances"],
+        )
+        return [(cid, 1.0 - float(dist)) for cid, dist in zip(got["ids"][0], got["distances"][0], strict=True)]
+
+    # documents --------------------------------------------------------------------------------
+    def put_documents(
+        self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], metadatas: Sequence[dict[str, Any]]
+    ) -> None:
+        for lo in range(0, len(ids), MAX_BATCH):
+            hi = lo + MAX_BATCH
+            self.docs.upsert(
+                ids=list(ids[lo:hi]),
+                embeddings=np.asarray(vectors[lo:hi], dtype=np.float32),
+                documents=list(texts[lo:hi]),
+                metadatas=list(metadatas[lo:hi]),
+            )
+
+    def document_metadata(self, ids: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Registry metadata by document id (all documents when ``ids`` is None)."""
+        result: dict[str, dict[str, Any]] = {}
+        if ids is not None:
+            for lo in range(0, len(ids), MAX_BATCH):
+                got = self.docs.get(ids=list(ids[lo : lo + MAX_BATCH]), include=["metadatas"])
+                result.update({d: dict(m or {}) for d, m in zip(got["ids"], got["metadatas"], strict=True)})
+            return result
+        offset = 0
+        while True:
+            got = self.docs.get(limit=10000, offset=offset, include=["metadatas"])
+            if not got["ids"]:
+                return result
+            result.update({d: dict(m or {}) for d, m in zip(got["ids"], got["metadatas"], strict=True)})
+            offset += len(got["ids"])
+
+    def document_text(self, doc_id: str) -> tuple[dict[str, Any], str] | None:
+        got = self.docs.get(ids=[doc_id], include=["metadatas", "documents"])
+        if not got["ids"]:
+            return None
+        return dict(got["metadatas"][0] or {}), got["documents"][0] or ""
+
+    def delete_documents(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.docs.delete(ids=list(ids))
+
+
+def chunk_ids_from_meta(meta: dict[str, Any]) -> list[str]:
+    """The chunk ids a registry record lists."""
+    return list(json.loads(meta.get("chunk_ids") or "[]"))
