@@ -90,7 +90,7 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
             result.failures.append(item)
             continue
         try:
-            docs = load_file(item)
+            docs = load_file(item, failures=result.failures)
         except DocumentError as exc:
             result.failures.append(FileFailure(exc.source, exc.reason))
             continue
@@ -106,8 +106,13 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
     return result
 
 
-def load_file(path: Path) -> list[Document]:
+def load_file(path: Path, *, failures: list[FileFailure] | None = None) -> list[Document]:
     """Load one file into one document (or several, for .jsonl).
+
+    Args:
+        path: the file.
+        failures: when given, a bad .jsonl record is reported here and the file's other records
+            still load; without it the first bad record raises.
 
     Raises:
         DocumentError: the file is unreadable, empty, binary or malformed.
@@ -123,20 +128,28 @@ def load_file(path: Path) -> list[Document]:
         data = path.read_bytes()
     except OSError as exc:
         raise DocumentError(source, f"cannot read: {exc.strerror or exc}") from exc
-    return load_bytes(data, name=path.name, source=source, sidecar=_read_sidecar(path))
+    return load_bytes(data, name=path.name, source=source, sidecar=_read_sidecar(path), failures=failures)
 
 
 def load_bytes(
-    data: bytes, *, name: str, source: str | None = None, sidecar: dict[str, Any] | None = None
+    data: bytes,
+    *,
+    name: str,
+    source: str | None = None,
+    sidecar: dict[str, Any] | None = None,
+    failures: list[FileFailure] | None = None,
 ) -> list[Document]:
-    """Load a document from raw bytes; ``name`` decides the type by its suffix (uploads use this)."""
+    """Load a document from raw bytes; ``name`` decides the type by its suffix (uploads use this).
+
+    ``failures`` works as in :func:`load_file`.
+    """
     source = source or name
     suffix = Path(name).suffix.lower()
     meta = dict(sidecar or {})
     if suffix == ".pdf":
         text, file_meta = _pdf_text(data, source)
     elif suffix == ".jsonl":
-        return _jsonl_documents(_decode(data, source), source=source, path=source)
+        return _jsonl_documents(_decode(data, source), source=source, failures=failures)
     elif suffix in (".html", ".htm"):
         text, file_meta = _html_text(_decode(data, source), source)
     elif suffix in (".txt", ".md", ".markdown"):
@@ -221,6 +234,8 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
 
 
 def _plain_text(text: str, *, markdown: bool) -> tuple[str, dict[str, Any]]:
+    # Normalise line ends first, or front matter written with CRLF would stay in the text.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     meta: dict[str, Any] = {}
     match = _FRONT_MATTER.match(text)
     if match:
@@ -243,7 +258,9 @@ def _html_text(html: str, source: str) -> tuple[str, dict[str, Any]]:
     if not text or not text.strip():
         raise DocumentError(source, "no main text found in the HTML")
     meta: dict[str, Any] = {}
-    info = trafilatura.extract_metadata(html)
+    # extensive=False: take dates from markup only; the extensive search reads dates out of the
+    # page text (a "Copyright 2024" footer becomes 2024-01-01), which would be cited as the date.
+    info = trafilatura.extract_metadata(html, extensive=False)
     if info is not None:
         for key, attr in (("title", "title"), ("url", "url"), ("source", "sitename"), ("published_at", "date")):
             value = getattr(info, attr, None)
@@ -273,18 +290,27 @@ def _pdf_text(data: bytes, source: str) -> tuple[str, dict[str, Any]]:
     return text, meta
 
 
-def _jsonl_documents(text: str, *, source: str, path: str) -> list[Document]:
+def _jsonl_documents(text: str, *, source: str, failures: list[FileFailure] | None) -> list[Document]:
     docs: list[Document] = []
+    bad = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{source}:{lineno}"
         try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise DocumentError(where, f"malformed JSON: {exc}") from None
-        doc = document_from_record(record, source=where)
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise DocumentError(where, f"malformed JSON: {exc}") from None
+            doc = document_from_record(record, source=where)
+        except DocumentError as exc:
+            if failures is None:
+                raise
+            # One bad record must not cost the file's other records.
+            failures.append(FileFailure(exc.source, exc.reason))
+            bad += 1
+            continue
         docs.append(Document(**{**doc.__dict__, "path": where}))
-    if not docs:
+    if not docs and not bad:
         raise DocumentError(source, "empty: no records")
     return docs
