@@ -73,10 +73,13 @@ class Embedder:
                 raise ModelError(f"{weights} is missing")
             got = file_sha256(weights)
             if got != want.lower():
-                raise ModelError(f"{weights} has sha256 {got}, expected {want}: the model files are corrupt or replaced")
-        self.weights_sha256 = want or (file_sha256(weights) if weights.is_file() else "unknown")
-        from sentence_transformers import SentenceTransformer
+                raise ModelError(
+                    f"{weights} has sha256 {got}, expected {want}: the model files are corrupt or replaced"
+                )
+        # Lower-cased: the identity a collection records must not depend on how the hash was typed.
+        self.weights_sha256 = (want or (file_sha256(weights) if weights.is_file() else "unknown")).lower()
         import torch
+        from sentence_transformers import SentenceTransformer
 
         self._torch = torch
         self.name = model

@@ -38,6 +38,8 @@ SKELETON_WEIGHT = 0.5
 
 def skeleton(word: str) -> str | None:
     """Consonant skeleton of a name (see module docstring); None when too short to be useful."""
+    if any(ch.isdigit() for ch in word):
+        return None
     low = _ARTICLE.sub("", re.sub(r"['’]s$", "", word.lower()))
     low = low.replace("ph", "f").replace("c", "k").replace("q", "k")
     key = _SKELETON_DROP.sub("", low)
@@ -128,6 +130,12 @@ class BM25Index:
 
     def ids(self) -> set[str]:
         return set(self._row_of)
+
+    def idf(self, term: str) -> float:
+        """BM25 idf of a term; a term no chunk contains gets the highest idf."""
+        n = len(self._row_of)
+        df = len(self._postings.get(term, ()))
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     def add(self, chunk_ids: Sequence[str], texts: Sequence[str]) -> None:
         """Index chunks; an id already present is replaced."""

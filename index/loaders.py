@@ -97,9 +97,7 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
         for doc in docs:
             where = doc.path or str(item)
             if doc.id in seen:
-                result.failures.append(
-                    FileFailure(where, f"document id {doc.id!r} already used by {seen[doc.id]}")
-                )
+                result.failures.append(FileFailure(where, f"document id {doc.id!r} already used by {seen[doc.id]}"))
                 continue
             seen[doc.id] = where
             result.documents.append(doc)

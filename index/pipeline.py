@@ -60,6 +60,17 @@ class IndexStats:
     disk_bytes: int | None
 
 
+def _chunk_spans(chunk: Chunk) -> list[list[int]]:
+    """Sentence spans of a chunk relative to its start."""
+    return [[s - chunk.start, e - chunk.start] for s, e in chunk.sentences]
+
+
+def _relative_spans(meta: dict[str, Any]) -> list[list[int]]:
+    """Sentence spans recorded in stored chunk metadata, relative to the chunk start."""
+    start = int(meta.get("start", 0))
+    return [[int(s) - start, int(e) - start] for s, e in json.loads(meta.get("sentences") or "[]")]
+
+
 def day_number(value: date) -> int:
     """Days since 1970-01-01, the form date filters compare."""
     return (value - date(1970, 1, 1)).days
@@ -251,7 +262,8 @@ class DocumentIndex:
                     if set(chunk_ids_from_meta(meta)) == stored_chunks.get(doc.id, set()):
                         report.unchanged.append(doc.id)
                         continue
-                todo.append((doc, chunk_document(doc, chunk_size=self.settings.chunk_size, overlap=self.settings.chunk_overlap)))
+                chunks = chunk_document(doc, chunk_size=self.settings.chunk_size, overlap=self.settings.chunk_overlap)
+                todo.append((doc, chunks))
             total_chunks = sum(len(chunks) for _, chunks in todo)
             bar = progress(total_chunks, "embedding") if progress and total_chunks else None
             try:
@@ -276,6 +288,10 @@ class DocumentIndex:
     ) -> None:
         all_chunks = [c for _, chunks in group for c in chunks]
         kept = self.store.chunk_vectors([c.id for c in all_chunks if c.id in stored_chunks.get(c.doc_id, set())])
+        # Same text can split into other sentences when the rest of the document changed (hard-wrap
+        # detection looks at the whole text); stored sentence vectors are only reusable if the spans match.
+        by_id = {c.id: c for c in all_chunks}
+        kept = {cid: got for cid, got in kept.items() if _relative_spans(got[1]) == _chunk_spans(by_id[cid])}
         new = [c for c in all_chunks if c.id not in kept]
         if bar is not None and kept:
             bar.update(len(kept))
@@ -299,6 +315,11 @@ class DocumentIndex:
                 [c.text for c in all_chunks],
                 metadatas,
             )
+        # Stale chunks go before the registry names the new version: a process that syncs in between
+        # then never records the new content hash together with chunks that are about to vanish.
+        stale = [cid for doc, chunks in group for cid in stored_chunks.get(doc.id, set()) - {c.id for c in chunks}]
+        self.store.delete_chunks(stale)
+        report.chunks_removed += len(stale)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         doc_vectors, doc_metas = [], []
         for doc, chunks in group:
@@ -306,13 +327,6 @@ class DocumentIndex:
             doc_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
             doc_metas.append(self._doc_metadata(doc, chunks, now))
         self.store.put_documents([d.id for d, _ in group], np.stack(doc_vectors), [d.text for d, _ in group], doc_metas)
-        stale = [
-            cid
-            for doc, chunks in group
-            for cid in stored_chunks.get(doc.id, set()) - {c.id for c in chunks}
-        ]
-        self.store.delete_chunks(stale)
-        report.chunks_removed += len(stale)
         for doc, _ in group:
             (report.updated if doc.id in existing else report.added).append(doc.id)
 

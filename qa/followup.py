@@ -1,0 +1,43 @@
+"""Follow-up resolution: a question that leans on earlier turns gets their context before retrieval.
+
+"Who reported that?" or "And how many died?" say little on their own. When a question looks like a
+follow-up (short, or starting with "and"/"what about", or pointing back with "that", "it", "he"...),
+the previous user question and the start of the previous answer are appended to it. A question that
+stands on its own is left alone, so changing the subject works.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from qa.types import Message
+
+_POINTERS = re.compile(
+    r"\b(that|this|these|those|it|its|he|him|his|she|her|they|them|their|there|then|the same|the town|the city"
+    r"|the group|the report|the article)\b",
+    re.I,
+)
+_CONTINUATIONS = re.compile(r"^\s*(and|but|also|so|what about|how about|and what|why|when|where)\b", re.I)
+_MARKERS = re.compile(r"\s*\[\d+\]")
+_CONTENT_WORD = re.compile(r"[A-Za-z0-9][\w'-]*")
+SHORT_QUESTION_WORDS = 5
+ANSWER_CONTEXT_CHARS = 300
+
+
+def is_followup(question: str) -> bool:
+    """Heuristic: does this question need earlier turns to be understood?"""
+    words = _CONTENT_WORD.findall(question)
+    return len(words) <= SHORT_QUESTION_WORDS or bool(_CONTINUATIONS.search(question) or _POINTERS.search(question))
+
+
+def resolve_followup(question: str, history: Sequence[Message]) -> str:
+    """Return the retrieval query for ``question`` given the conversation so far."""
+    if not history or not is_followup(question):
+        return question
+    previous_user = next((m.content for m in reversed(history) if m.role == "user" and m.content.strip()), "")
+    previous_answer = next((m.content for m in reversed(history) if m.role == "assistant" and m.content.strip()), "")
+    # Only the answer's first lines: its reference list would drag in every cited passage.
+    answer_context = _MARKERS.sub("", previous_answer.split("\n\n")[0])[:ANSWER_CONTEXT_CHARS]
+    parts = [question, previous_user, answer_context]
+    return " ".join(p.strip() for p in parts if p.strip())

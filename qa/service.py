@@ -1,0 +1,107 @@
+"""The answering entry point the CLI, the API and the eval all call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from index.errors import InvalidRequest
+from index.pipeline import DocumentIndex
+from index.settings import Settings
+from qa.types import Answer, Filters, Message, Passage
+
+EXTRACTIVE = "extractive"
+LLM = "llm"
+
+
+class QAService:
+    """Answers questions from a :class:`DocumentIndex`.
+
+    Args:
+        index: the opened document index.
+        settings: retrieval depths, weights and the refusal threshold.
+        chat_model: optional LangChain chat model (``BaseChatModel``) for the LLM answerer; when
+            None and ``settings.llm_base_url`` is set, a ``ChatOpenAI`` client is built from settings.
+    """
+
+    def __init__(self, *, index: DocumentIndex, settings: Settings, chat_model: Any | None = None) -> None:
+        from qa.answer import ExtractiveAnswerer
+        from qa.llm import build_chat_model
+
+        self.index = index
+        self.settings = settings
+        self.extractive = ExtractiveAnswerer(index=index, threshold=settings.refusal_threshold)
+        self.chat_model = chat_model if chat_model is not None else build_chat_model(settings)
+
+    @property
+    def answerers(self) -> list[str]:
+        """Names of the answerers this service can use (the API lists them as models)."""
+        return [EXTRACTIVE] + ([LLM] if self.chat_model is not None else [])
+
+    def search(self, query: str, *, filters: Filters | None = None, k: int | None = None) -> list[Passage]:
+        """Ranked passages for a query (hybrid retrieval, no answering)."""
+        from qa.retrieve import hybrid_search
+
+        query = _clean_question(query, self.settings.max_question_chars)
+        return hybrid_search(self.index, query, settings=self.settings, filters=filters, k=k or self.settings.top_k)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] = (),
+        filters: Filters | None = None,
+        top_k: int | None = None,
+        answerer: str | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the index, resolving follow-ups against ``history``.
+
+        Raises:
+            InvalidRequest: empty or oversized question, unknown answerer, bad top_k.
+        """
+        from qa.followup import resolve_followup
+        from qa.retrieve import retrieve
+
+        started = time.perf_counter()
+        question = _clean_question(question, self.settings.max_question_chars)
+        name = answerer or self.settings.answerer
+        if name not in self.answerers:
+            raise InvalidRequest(f"unknown or unconfigured answerer {name!r}; available: {', '.join(self.answerers)}")
+        k = top_k or self.settings.top_k
+        if not 1 <= k <= 50:
+            raise InvalidRequest(f"top_k must be between 1 and 50, got {k}")
+        self.index.sync()
+        t0 = time.perf_counter()
+        query = resolve_followup(question, history)
+        found = retrieve(self.index, query, settings=self.settings, filters=filters, k=k)
+        passages = found.passages
+        t1 = time.perf_counter()
+        answer = self.extractive.answer(
+            question=question, query=query, passages=passages, query_vector=found.query_vector
+        )
+        if name == LLM:
+            from qa.llm import LLMAnswerer
+
+            answer = LLMAnswerer(
+                chat_model=self.chat_model, index=self.index, timeout=self.settings.llm_timeout
+            ).answer(question=question, query=query, passages=passages, history=history, fallback=answer)
+        t2 = time.perf_counter()
+        answer.timings_ms.update(
+            {
+                "sync": round((t0 - started) * 1000, 2),
+                "retrieve": round((t1 - t0) * 1000, 2),
+                "answer": round((t2 - t1) * 1000, 2),
+                "total": round((t2 - started) * 1000, 2),
+            }
+        )
+        return answer
+
+
+def _clean_question(question: str, limit: int) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidRequest("the question is empty")
+    question = question.strip()
+    if len(question) > limit:
+        raise InvalidRequest(f"the question is {len(question)} characters; the limit is {limit}")
+    return question
