@@ -1,0 +1,163 @@
+"""Render an eval report as a terminal table, and gate it against a committed baseline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eval.errors import BaselineError
+
+# Metrics where higher is better; the gate fails when one drops by more than the tolerance.
+HIGHER_IS_BETTER = (
+    "doc_recall@",
+    "doc_mrr",
+    "span_recall@",
+    "span_mrr",
+    "ndcg@10",
+    "answer_accuracy",
+    "answer_f1",
+    "citation_precision",
+    "citation_precision_span",
+    "citation_recall",
+    "quote_validity",
+    "refusal_precision",
+    "refusal_recall",
+    "conflict_coverage",
+)
+# Reported, never gated: latency depends on the machine (timing belongs in benchmarks), counts describe.
+NOT_GATED = ("cases", "quotes_checked", "latency_p50_ms", "latency_p95_ms")
+DEFAULT_TOLERANCE = 0.02
+_SHORT = {
+    "date/timeline": "date",
+    "name-variant": "names",
+    "cross-source": "cross",
+    "follow-up": "follow",
+    "unanswerable": "unans",
+}
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One metric that got worse than the baseline allows (or broke an invariant)."""
+
+    group: str  # "overall" or a kind
+    metric: str
+    baseline: float | None
+    current: float | None
+
+    def __str__(self) -> str:
+        def fmt(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.3f}"
+
+        return f"{self.group}: {self.metric} {fmt(self.baseline)} -> {fmt(self.current)}"
+
+
+def _gated(metric: str) -> bool:
+    return any(metric == name or (name.endswith("@") and metric.startswith(name)) for name in HIGHER_IS_BETTER)
+
+
+def invariant_failures(report: Mapping[str, Any]) -> list[Regression]:
+    """Failures no baseline can excuse: any quote that is not exactly its cited span."""
+    validity = report["overall"].get("quote_validity")
+    if validity is not None and validity < 1.0:
+        return [Regression("overall", "quote_validity", 1.0, validity)]
+    return []
+
+
+def compare_with_baseline(
+    report: Mapping[str, Any], baseline: Mapping[str, Any], *, tolerance: float = DEFAULT_TOLERANCE
+) -> list[Regression]:
+    """Metrics (overall and per kind) that fell more than ``tolerance`` below the baseline.
+
+    A metric the baseline had and the run no longer produces counts as a drop; a new error counts too.
+
+    Raises:
+        BaselineError: the baseline is for another dataset or another cut-off k.
+    """
+    for key in ("dataset", "k"):
+        if baseline.get(key) != report.get(key):
+            raise BaselineError(f"baseline {key} is {baseline.get(key)!r}, this run's is {report.get(key)!r}")
+    groups = [("overall", baseline.get("overall", {}), report["overall"])]
+    groups += [(kind, base, report["by_kind"].get(kind, {})) for kind, base in baseline.get("by_kind", {}).items()]
+    found = list(invariant_failures(report))
+    for group, base, current in groups:
+        for metric, old in base.items():
+            new = current.get(metric)
+            if metric == "errors":
+                if (new or 0) > (old or 0):
+                    found.append(Regression(group, metric, old, new))
+            elif _gated(metric) and old is not None and (new is None or new < old - tolerance):
+                found.append(Regression(group, metric, old, new))
+    return found
+
+
+def load_baseline(path: str | Path) -> dict[str, Any]:
+    """Read a committed baseline report."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BaselineError(f"{path}: baseline not found") from None
+    except (OSError, ValueError) as exc:
+        raise BaselineError(f"{path}: cannot read baseline: {exc}") from None
+    if not isinstance(data, dict) or "overall" not in data:
+        raise BaselineError(f"{path}: not an eval report (no 'overall')")
+    return data
+
+
+def baseline_view(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What a committed baseline keeps: configuration and metrics, not the per-case answers."""
+    return {key: value for key, value in report.items() if key != "cases"}
+
+
+# terminal ---------------------------------------------------------------------------------------
+def _cell(metric: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if metric.endswith("_ms"):
+        return f"{value:.1f}"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}"
+
+
+def render_table(report: Mapping[str, Any]) -> str:
+    """Metrics as rows, overall then each kind as columns; metrics that apply nowhere are left out."""
+    groups: list[tuple[str, Mapping[str, Any]]] = [("overall", report["overall"])]
+    if len(report["by_kind"]) > 1:
+        groups += [(_SHORT.get(kind, kind[:8]), values) for kind, values in report["by_kind"].items()]
+    metrics = [name for name in report["overall"] if any(values.get(name) is not None for _, values in groups)]
+    width = max(len(name) for name in metrics) + 2
+    cols = [max(8, len(name) + 1) for name, _ in groups]
+    lines = [
+        f"{report['dataset']}: {report['overall']['cases']} cases, k={report['k']}, "
+        f"answerer={report['config']['answerer']}, refusal_threshold={report['config']['refusal_threshold']}",
+        "metric".ljust(width) + "".join(name.rjust(c) for (name, _), c in zip(groups, cols, strict=True)),
+    ]
+    lines.append("-" * len(lines[-1]))
+    for metric in metrics:
+        cells = "".join(_cell(metric, values.get(metric)).rjust(c) for (_, values), c in zip(groups, cols, strict=True))
+        lines.append(metric.ljust(width) + cells)
+    return "\n".join(lines)
+
+
+def render_problems(report: Mapping[str, Any], *, limit: int | None = 20) -> str:
+    """The cases that went wrong, one line each with the answer's start."""
+    from eval.runner import CaseResult
+
+    rows = []
+    for data in report["cases"]:
+        problems = CaseResult(**data).problems()
+        if problems:
+            answer = " ".join(str(data["answer"]).split())
+            rows.append(
+                f"  {data['id']:<12} {'; '.join(problems)}\n      Q: {data['question']}\n      A: {answer[:160]}"
+            )
+    if not rows:
+        return "no failing cases"
+    shown = rows if limit is None else rows[:limit]
+    more = f"\n  ... and {len(rows) - len(shown)} more (--show-all)" if len(rows) > len(shown) else ""
+    return f"{len(rows)} case(s) with problems:\n" + "\n".join(shown) + more
