@@ -1,0 +1,104 @@
+"""The FastAPI application, built by :func:`create_app` from settings.
+
+The embedding model, the Chroma-backed index and the QA service are built once, in the lifespan
+(or passed in, so tests share one loaded model), and reach routes through :mod:`api.deps`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.deps import require_api_key
+from api.errors import install_error_handlers
+from api.limits import BodyLimitMiddleware
+from api.metrics import ApiMetrics, MetricsMiddleware
+from api.routes import ask, chat, documents, health
+from api.routes.documents import MULTIPART_OVERHEAD
+from index.pipeline import DocumentIndex
+from index.settings import Settings, split_list
+from qa.service import QAService
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+JSON_BODY_LIMIT = 2 * 1024 * 1024  # questions and histories; documents have their own, larger limit
+
+DESCRIPTION = """\
+Answers from your documents, and only from them, with citations a reader can check:
+every citation gives the document id and the character span (`start`, `end`) of its `quote`
+in the document text (`GET /v1/documents/{doc_id}`).
+
+* `POST /v1/ask`: the full answer object.
+* `POST /v1/chat/completions`: OpenAI-compatible (plain and `stream: true`), for chat frontends
+  and the `openai` client; citations in the text and in `citations`/`citeqa`.
+* Documents: upload, list, read, delete.
+
+When `CITEQA_API_KEYS` is set, `/v1/*` routes need `Authorization: Bearer <key>`; when
+`CITEQA_ADMIN_KEYS` is set, adding and deleting documents needs an admin key. Every error is
+`{"error": {"message", "type", "param", "code"}}`.
+"""
+
+
+def create_app(
+    settings: Settings, *, index: DocumentIndex | None = None, qa: QAService | None = None
+) -> FastAPI:
+    """Build the app. Without ``index``/``qa`` they are opened from ``settings`` at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # loading the model and reading the index take seconds: off the event loop
+        if app.state.index is None:
+            app.state.index = await run_in_threadpool(DocumentIndex.open, settings)
+        if app.state.qa is None:
+            app.state.qa = await run_in_threadpool(lambda: QAService(index=app.state.index, settings=settings))
+        yield
+
+    app = FastAPI(
+        title="citeqa",
+        version="0.1.0",
+        summary="Citation-checked question answering over your documents.",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.index = index if index is not None else (qa.index if qa is not None else None)
+    app.state.qa = qa
+    app.state.metrics = metrics = ApiMetrics()
+
+    install_error_handlers(app)
+    # add_middleware wraps what is already there: the last added runs first
+    upload_limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=JSON_BODY_LIMIT,
+        limits={"/v1/documents": (upload_limit, "uploads (CITEQA_MAX_UPLOAD_BYTES plus multipart overhead)")},
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    origins = split_list(settings.cors_origins)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+
+    keyed = [Depends(require_api_key)]
+    app.include_router(ask.router, dependencies=keyed)
+    app.include_router(chat.router, dependencies=keyed)
+    app.include_router(documents.router, dependencies=keyed)
+    app.include_router(health.router)
+
+    @app.get("/", include_in_schema=False)
+    async def chat_page() -> FileResponse:
+        """The built-in chat page."""
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,158 @@
+"""Translation between OpenAI's chat format and citeqa's question/history/answer.
+
+Citations survive the trip twice: rendered into the message text as a numbered ``References:``
+list (for chat clients that only show text) and as structured data in ``citations``/``citeqa``
+(on the completion, and on the final chunk of a stream).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from api.errors import ApiError
+from api.schemas import ChatMessageIn
+from qa.citations import render_references
+from qa.types import Answer, Message
+
+REFERENCES_HEADING = "References:"
+SEE_ALSO_HEADING = "See also (the closest passages; they do not answer the question):"
+# what we append to answers; stripped again when a client sends an answer back as history
+_APPENDIX = re.compile(
+    r"\n\n(?:" + re.escape(REFERENCES_HEADING) + "|" + re.escape(SEE_ALSO_HEADING) + r"|Note: )[\s\S]*\Z"
+)
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_WORDS_PER_CHUNK = 4
+
+
+def message_text(message: ChatMessageIn, position: int) -> str:
+    """The text of a message; content parts other than text are refused."""
+    content = message.content
+    if content is None:
+        if message.role == "assistant":
+            return ""
+        raise ApiError(400, f"messages[{position}].content is missing", code="invalid_messages",
+                       param=f"messages.{position}.content")
+    if isinstance(content, str):
+        return content
+    texts = []
+    for j, part in enumerate(content):
+        if part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise ApiError(
+                400,
+                f"messages[{position}].content[{j}] has type {part.get('type')!r}; only text parts are supported",
+                code="invalid_messages", param=f"messages.{position}.content",
+            )
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
+def split_conversation(messages: Sequence[ChatMessageIn]) -> tuple[str, list[Message]]:
+    """The question (the last message, which must be the user's) and the history before it.
+
+    System and developer messages are dropped: they instruct a generative model, and citeqa's
+    answers come from the documents. Answers citeqa gave earlier lose their reference lists, which
+    would otherwise pollute follow-up resolution.
+    """
+    last = len(messages) - 1
+    if messages[last].role != "user":
+        raise ApiError(400, f"the last message must have role 'user' (the question), not {messages[last].role!r}",
+                       code="invalid_messages", param="messages")
+    question = message_text(messages[last], last)
+    history = []
+    for i, message in enumerate(messages[:last]):
+        text = message_text(message, i)
+        if message.role == "user":
+            history.append(Message(role="user", content=text))
+        elif message.role == "assistant" and text:
+            history.append(Message(role="assistant", content=strip_appendix(text)))
+    return question, history
+
+
+def strip_appendix(content: str) -> str:
+    return _APPENDIX.sub("", content)
+
+
+def render_content(answer: Answer) -> str:
+    """The answer as chat text: answer, optional notice, numbered references (or see-also on a refusal)."""
+    parts = [answer.text.strip()]
+    if answer.notice:
+        parts.append(f"Note: {answer.notice}")
+    if answer.citations:
+        parts.append(REFERENCES_HEADING + "\n" + render_references(answer.citations))
+    if answer.refused and answer.see_also:
+        parts.append(SEE_ALSO_HEADING + "\n" + render_references(answer.see_also))
+    return "\n\n".join(parts)
+
+
+def count_tokens(text: str) -> int:
+    """Word pieces: an approximation of token counts (no tokenizer is involved in extractive answers)."""
+    return len(_TOKEN.findall(text))
+
+
+def usage(prompt: Sequence[str], completion: str) -> dict[str, int]:
+    prompt_tokens = sum(count_tokens(t) for t in prompt)
+    completion_tokens = count_tokens(completion)
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def chat_completion(answer: Answer, *, model: str, prompt: Sequence[str]) -> dict[str, Any]:
+    content = render_content(answer)
+    data = answer.to_dict()
+    return {
+        "id": completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
+             "finish_reason": "stop", "logprobs": None}
+        ],
+        "usage": usage(prompt, content),
+        "citations": data["citations"],
+        "citeqa": data,
+    }
+
+
+def content_pieces(content: str) -> Iterator[str]:
+    """The content in small pieces (a few words each, whitespace kept) for streaming."""
+    words = re.findall(r"\s*\S+\s*", content)
+    for i in range(0, len(words), _WORDS_PER_CHUNK):
+        yield "".join(words[i : i + _WORDS_PER_CHUNK])
+
+
+def stream_events(answer: Answer, *, model: str, prompt: Sequence[str], include_usage: bool) -> Iterator[str]:
+    """Server-sent events in OpenAI's chunk format, ending with ``data: [DONE]``.
+
+    The final chunk (``finish_reason: "stop"``) carries ``citations`` and ``citeqa``; with
+    ``stream_options.include_usage`` a last chunk with empty ``choices`` carries ``usage``.
+    """
+    content = render_content(answer)
+    base = {"id": completion_id(), "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+
+    def event(choices: list[dict[str, Any]], **extra: Any) -> str:
+        return "data: " + json.dumps({**base, "choices": choices, **extra}, ensure_ascii=False) + "\n\n"
+
+    def delta(d: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
+        return [{"index": 0, "delta": d, "finish_reason": finish, "logprobs": None}]
+
+    yield event(delta({"role": "assistant", "content": ""}))
+    for piece in content_pieces(content):
+        yield event(delta({"content": piece}))
+    data = answer.to_dict()
+    yield event(delta({}, "stop"), citations=data["citations"], citeqa=data)
+    if include_usage:
+        yield event([], usage=usage(prompt, content))
+    yield "data: [DONE]\n\n"

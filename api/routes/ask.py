@@ -1,0 +1,50 @@
+"""POST /v1/ask (the full answer object) and GET /v1/search (ranked passages, for debugging retrieval)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import MetricsDep, QADep
+from api.schemas import AnswerOut, AskRequest, SearchResponse, error_responses
+from qa.types import Filters
+
+router = APIRouter(tags=["answers"])
+
+
+# Sync routes: FastAPI runs them in its thread pool, so embedding and Chroma calls never block the event loop.
+@router.post("/v1/ask", response_model=AnswerOut, responses=error_responses(400, 401, 422, 503))
+def ask(body: AskRequest, qa: QADep, metrics: MetricsDep) -> dict[str, Any]:
+    """Answer a question from the indexed documents, every claim cited to an exact span (or refuse)."""
+    answer = qa.ask(
+        body.question,
+        history=[m.to_message() for m in body.history],
+        filters=body.filters.to_filters() if body.filters else None,
+        top_k=body.top_k,
+        answerer=body.answerer,
+    )
+    metrics.observe_answer(answer)
+    return answer.to_dict()
+
+
+@router.get("/v1/search", response_model=SearchResponse, responses=error_responses(400, 401, 422, 503))
+def search(
+    qa: QADep,
+    q: Annotated[str, Query(description="The query.", examples=["Boukamal mass graves"])],
+    k: Annotated[int | None, Query(ge=1, le=50, description="How many passages (default CITEQA_TOP_K).")] = None,
+    doc_id: Annotated[list[str] | None, Query(description="Only these documents (repeatable).")] = None,
+    source: Annotated[list[str] | None, Query(description="Only these sources (repeatable).")] = None,
+    date_from: Annotated[date | None, Query(description="Published on or after (ISO date).")] = None,
+    date_to: Annotated[date | None, Query(description="Published on or before (ISO date).")] = None,
+) -> dict[str, Any]:
+    """The ranked passages hybrid retrieval finds for a query, with dense and BM25 scores."""
+    filters = Filters(
+        doc_ids=tuple(doc_id) if doc_id else None,
+        sources=tuple(source) if source else None,
+        date_from=date_from,
+        date_to=date_to,
+    )
+    passages = qa.search(q, filters=None if filters.empty else filters, k=k)
+    return {"query": q, "passages": [p.to_dict() for p in passages]}

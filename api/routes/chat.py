@@ -1,0 +1,67 @@
+"""OpenAI-compatible routes: POST /v1/chat/completions (plain and streaming) and GET /v1/models."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from api import chat_format
+from api.deps import MetricsDep, QADep
+from api.errors import ApiError
+from api.schemas import ChatCompletion, ChatCompletionRequest, ModelList, error_responses
+from index.errors import InvalidRequest
+
+router = APIRouter(tags=["openai-compatible"])
+_STARTED = int(time.time())
+
+STREAM_DOC = {
+    "description": "The completion; or, with `stream: true`, server-sent events in OpenAI's chunk format "
+    "(`data: {chunk}` lines; the last chunk with `finish_reason` carries `citations` and `citeqa`; "
+    "then `data: [DONE]`).",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletion,
+    responses={200: STREAM_DOC, **error_responses(400, 401, 404, 503)},
+)
+def chat_completions(body: ChatCompletionRequest, qa: QADep, metrics: MetricsDep) -> Any:
+    """Answer the last user message, OpenAI-style; earlier turns resolve follow-ups. Citations included."""
+    if body.model not in qa.answerers:
+        raise ApiError(404, f"the model {body.model!r} does not exist; available: {', '.join(qa.answerers)}",
+                       code="model_not_found", param="model")
+    if body.n not in (None, 1):
+        raise ApiError(400, f"n must be 1, got {body.n}", code="invalid_request", param="n")
+    question, history = chat_format.split_conversation(body.messages)
+    try:
+        answer = qa.ask(
+            question,
+            history=history,
+            filters=body.filters.to_filters() if body.filters else None,
+            top_k=body.top_k,
+            answerer=body.model,
+        )
+    except InvalidRequest as exc:
+        # the question is the last message here; name the field an OpenAI client sent
+        param = getattr(exc, "param", None)
+        raise ApiError(400, str(exc), code="invalid_request",
+                       param="messages" if param in (None, "question") else param) from exc
+    metrics.observe_answer(answer)
+    prompt = [question] + [m.content for m in history]
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        events = chat_format.stream_events(answer, model=body.model, prompt=prompt, include_usage=include_usage)
+        return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return chat_format.chat_completion(answer, model=body.model, prompt=prompt)
+
+
+@router.get("/v1/models", response_model=ModelList, responses=error_responses(401))
+def list_models(qa: QADep) -> dict[str, Any]:
+    """The answerers, as OpenAI models: extractive always, llm when an LLM endpoint is configured."""
+    return {"object": "list", "data": [{"id": name, "object": "model", "created": _STARTED, "owned_by": "citeqa"}
+                                       for name in qa.answerers]}

@@ -1,0 +1,163 @@
+"""Documents: add (file upload or JSON), list, read (metadata and full text), delete.
+
+Adding is idempotent like ``citeqa index add``: an unchanged document is reported ``unchanged`` and
+nothing is re-embedded; a changed one is ``updated``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.deps import AdminKey, IndexDep, SettingsDep
+from api.errors import ApiError
+from api.schemas import (
+    AddReportOut,
+    DeleteResult,
+    DocumentIn,
+    DocumentList,
+    DocumentOut,
+    error_responses,
+)
+from index.loaders import SUPPORTED_SUFFIXES, document_from_record, load_bytes, make_doc_id
+from index.models import Document
+
+router = APIRouter(tags=["documents"])
+
+MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around the files in a multipart body
+_META_FIELDS = ("id", "title", "source", "url", "published_at")
+
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": f"One or more files ({' '.join(SUPPORTED_SUFFIXES)}); the id is the file "
+                        "name without its suffix. Limit per file: CITEQA_MAX_UPLOAD_BYTES.",
+                    },
+                    **{
+                        name: {"type": "string", "description": f"Overrides the file's {name} (single file only)."}
+                        for name in _META_FIELDS
+                    },
+                },
+            }
+        },
+        "application/json": {
+            "schema": DocumentIn.model_json_schema(),
+            "examples": {"document": {"value": DocumentIn.model_config["json_schema_extra"]["examples"][0]}},  # type: ignore[index]
+        },
+    },
+}
+
+
+def _too_large(what: str, size: int, limit: int) -> ApiError:
+    return ApiError(413, f"{what} is {size} bytes; the limit is {limit} (CITEQA_MAX_UPLOAD_BYTES)",
+                    code="file_too_large", param="file")
+
+
+async def _documents_from_form(request: Request, limit: int) -> list[Document]:
+    form = await request.form(max_files=100, max_fields=20)
+    uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
+    if not uploads:
+        raise ApiError(400, "no file: send the document as the multipart field 'file'", code="missing_file",
+                       param="file")
+    meta = {k: v for k in _META_FIELDS if isinstance(v := form.get(k), str) and v.strip()}
+    if meta and len(uploads) > 1:
+        raise ApiError(400, "metadata fields apply to a single file; upload one file at a time to set them",
+                       code="invalid_request", param=next(iter(meta)))
+    files: list[tuple[str, bytes]] = []
+    for upload in uploads:
+        name = upload.filename or "upload"
+        if upload.size is not None and upload.size > limit:
+            raise _too_large(name, upload.size, limit)
+        files.append((name, await upload.read()))
+    # parsing PDFs and HTML is CPU work: keep it off the event loop
+    return await run_in_threadpool(_load_files, files, meta)
+
+
+def _load_files(files: list[tuple[str, bytes]], meta: dict[str, str]) -> list[Document]:
+    docs: list[Document] = []
+    for name, data in files:
+        docs.extend(load_bytes(data, name=name, sidecar=meta or None))
+    return docs
+
+
+async def _document_from_json(request: Request, limit: int) -> Document:
+    try:
+        payload = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON body: {exc}", code="invalid_json", param="body") from None
+    body = DocumentIn.model_validate(payload)  # a ValidationError becomes a 422 naming the field
+    if len(body.text.encode()) > limit:
+        raise _too_large("text", len(body.text.encode()), limit)
+    record: dict[str, Any] = body.model_dump()
+    if not record["id"]:
+        try:
+            record["id"] = make_doc_id(body.title)
+        except ValueError:
+            raise ApiError(400, "cannot derive an id from this title; send an 'id'", code="invalid_request",
+                           param="id") from None
+    return document_from_record(record, source="request body")
+
+
+@router.post(
+    "/v1/documents",
+    response_model=AddReportOut,
+    dependencies=[AdminKey],
+    openapi_extra={"requestBody": _UPLOAD_BODY},
+    responses={
+        200: {"description": "Nothing new: every document was already indexed unchanged, or updated."},
+        201: {"model": AddReportOut, "description": "At least one document was added."},
+        **error_responses(400, 401, 403, 413, 415, 422, 503),
+    },
+)
+async def add_documents(request: Request, response: Response, index: IndexDep, settings: SettingsDep) -> dict[str, Any]:
+    """Add documents: multipart upload of files, or a JSON body {title, text, source?, url?, published_at?, id?}."""
+    limit = settings.max_upload_bytes  # per file; BodyLimitMiddleware bounds the whole body
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        docs = await _documents_from_form(request, limit)
+    elif content_type in ("application/json", ""):
+        docs = [await _document_from_json(request, limit)]
+    else:
+        raise ApiError(415, f"send multipart/form-data (a file upload) or application/json, not {content_type}",
+                       code="unsupported_media_type", param="content-type")
+    report = await run_in_threadpool(index.add_documents, docs)
+    response.status_code = 201 if report.added else 200
+    return asdict(report)
+
+
+@router.get("/v1/documents", response_model=DocumentList, responses=error_responses(401, 503))
+def list_documents(index: IndexDep) -> dict[str, Any]:
+    """Every indexed document with its metadata and chunk count."""
+    return {"documents": [asdict(d) for d in index.list_documents()]}
+
+
+@router.get("/v1/documents/{doc_id}", response_model=DocumentOut, responses=error_responses(401, 404, 503))
+def get_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
+    """A document's metadata and full text: citation offsets point into this text."""
+    info, text = index.get_document(doc_id)
+    return {**asdict(info), "text": text}
+
+
+@router.delete(
+    "/v1/documents/{doc_id}",
+    response_model=DeleteResult,
+    dependencies=[AdminKey],
+    responses=error_responses(401, 403, 404, 503),
+)
+def delete_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
+    """Delete a document and its chunks; answers stop citing it at once, in every API process."""
+    removed = index.delete(doc_id)
+    return {"id": doc_id, "deleted": True, "chunks_removed": removed}

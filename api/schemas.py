@@ -1,0 +1,369 @@
+"""Request and response bodies of the HTTP API (they are also the OpenAPI schema at ``/docs``)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qa.types import Filters, Message
+
+EXAMPLE_QUESTION = "Who controls Abu Kamal?"
+EXAMPLE_CITATION = {
+    "n": 1,
+    "doc_id": "004_f819b13ffc05e965",
+    "title": "Syria: ISIS defeated in last major stronghold",
+    "source": "Global News",
+    "url": "https://globalnews.ca/news/3869084/syria-isis-defeated-last-stronghold/",
+    "published_at": "2017-11-19",
+    "chunk_id": "004_f819b13ffc05e965:0:1f2e3d4c5b6a7980",
+    "start": 0,
+    "end": 95,
+    "quote": "Syrian troops and their allies captured the last major IS stronghold in the country on Sunday.",
+}
+
+
+# errors ---------------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    message: str = Field(description="What is wrong, naming the field or value.")
+    type: str = Field(description="Error class, as in OpenAI's API (e.g. invalid_request_error).")
+    param: str | None = Field(None, description="The request field at fault, when there is one.")
+    code: str | None = Field(None, description="Machine-readable code, e.g. empty_question, model_not_found.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error, on every route."""
+
+    error: ErrorDetail
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "message": "the question is empty",
+                        "type": "invalid_request_error",
+                        "param": "question",
+                        "code": "invalid_request",
+                    }
+                }
+            ]
+        }
+    )
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the listed error statuses."""
+    descriptions = {
+        400: "Bad input (the message names the field)",
+        401: "Missing or wrong API key (when CITEQA_API_KEYS is set)",
+        403: "Not an admin key (when CITEQA_ADMIN_KEYS is set)",
+        404: "Unknown document or model",
+        413: "Upload or body larger than the limit",
+        415: "Unsupported file type",
+        422: "Body or query does not match the schema",
+        503: "Chroma is unreachable",
+    }
+    return {s: {"model": ErrorResponse, "description": descriptions[s]} for s in statuses}
+
+
+# answers --------------------------------------------------------------------------------------
+class CitationOut(BaseModel):
+    """A cited span: ``document.text[start:end] == quote`` (check it with GET /v1/documents/{doc_id})."""
+
+    n: int = Field(description="The number the answer text refers to as [n].")
+    doc_id: str
+    title: str
+    source: str | None
+    url: str | None
+    published_at: str | None = Field(description="ISO date, or null when the document is undated.")
+    chunk_id: str
+    start: int = Field(description="Character offset of the quote in the full document text.")
+    end: int
+    quote: str
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_CITATION]})
+
+
+class ConflictSideOut(BaseModel):
+    """One source's account when the documents disagree or describe different moments."""
+
+    doc_id: str
+    title: str
+    source: str | None
+    published_at: str | None
+    statement: str
+    citations: list[int] = Field(description="Citation numbers backing the statement.")
+
+
+class AnswerOut(BaseModel):
+    """The full answer object."""
+
+    question: str
+    query: str = Field(description="The question after follow-up resolution, as retrieval saw it.")
+    text: str = Field(description="The answer with [n] citation markers, or the refusal sentence.")
+    citations: list[CitationOut]
+    refused: bool = Field(description="True when the documents do not answer; citations is then empty.")
+    answerer: str
+    conflicts: list[ConflictSideOut] = Field(description="Each side, when sources disagree (two or more).")
+    has_conflict: bool
+    see_also: list[CitationOut] = Field(description="Closest passages on a refusal, not presented as an answer.")
+    score: float = Field(description="Strength of the best evidence (compared with the refusal threshold).")
+    notice: str | None = Field(description="E.g. why the LLM answerer fell back to the extractive one.")
+    timings_ms: dict[str, float] = Field(description="Per-stage timings: sync, retrieve, answer, total.")
+
+
+class FiltersIn(BaseModel):
+    """Restrict retrieval (all optional; dates inclusive)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_ids: list[str] | None = Field(None, examples=[["004_f819b13ffc05e965"]])
+    sources: list[str] | None = Field(None, examples=[["Global News"]])
+    date_from: date | None = Field(None, examples=["2017-11-01"])
+    date_to: date | None = None
+
+    def to_filters(self) -> Filters:
+        return Filters(
+            doc_ids=tuple(self.doc_ids) if self.doc_ids else None,
+            sources=tuple(self.sources) if self.sources else None,
+            date_from=self.date_from,
+            date_to=self.date_to,
+        )
+
+
+class MessageIn(BaseModel):
+    role: Literal["user", "assistant", "system"]
+    content: str
+
+    def to_message(self) -> Message:
+        return Message(role=self.role, content=self.content)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"question": EXAMPLE_QUESTION},
+                {
+                    "question": "And how many died?",
+                    "history": [
+                        {"role": "user", "content": "What happened in Abu Kamal?"},
+                        {"role": "assistant", "content": "ISIS retook the city [1]."},
+                    ],
+                    "filters": {"date_from": "2017-11-01"},
+                    "top_k": 5,
+                    "answerer": "extractive",
+                },
+            ]
+        },
+    )
+
+    question: str = Field(description="The question (limit: CITEQA_MAX_QUESTION_CHARS).")
+    history: list[MessageIn] = Field(default_factory=list, description="Earlier turns, for follow-up questions.")
+    filters: FiltersIn | None = None
+    top_k: int | None = Field(None, ge=1, le=50, description="Passages handed to the answerer (default CITEQA_TOP_K).")
+    answerer: str | None = Field(None, description="extractive or llm (see GET /v1/models).")
+
+
+class PassageOut(BaseModel):
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str | None
+    url: str | None
+    published_at: str | None
+    start: int
+    end: int
+    text: str
+    score: float = Field(description="Fused reciprocal-rank score.")
+    dense_score: float | None = Field(description="Cosine similarity, when dense search found it.")
+    lexical_score: float | None = Field(description="BM25 score, when lexical search found it.")
+    dense_rank: int | None
+    lexical_rank: int | None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    passages: list[PassageOut]
+
+
+# documents ------------------------------------------------------------------------------------
+class DocumentIn(BaseModel):
+    """A document sent as JSON. Without ``id`` the id is derived from the title."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Mosul water supply restored",
+                    "text": "Engineers restored the water supply to eastern Mosul on Monday.",
+                    "source": "Example Wire",
+                    "url": "https://example.org/mosul-water",
+                    "published_at": "2017-11-20",
+                }
+            ]
+        },
+    )
+
+    title: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    id: str | None = None
+    source: str | None = None
+    url: str | None = None
+    published_at: str | None = Field(None, description="ISO date.")
+
+
+class DocumentInfoOut(BaseModel):
+    id: str
+    title: str
+    source: str | None
+    url: str | None
+    published_at: str | None
+    path: str | None
+    content_hash: str
+    chunk_count: int
+    chars: int
+    added_at: str
+
+
+class DocumentOut(DocumentInfoOut):
+    """Metadata and the full text citations point into."""
+
+    text: str
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentInfoOut]
+
+
+class FailureOut(BaseModel):
+    source: str
+    reason: str
+
+
+class AddReportOut(BaseModel):
+    """What an upload changed. Re-sending an unchanged document is a no-op (``unchanged``)."""
+
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    failed: list[FailureOut]
+    chunks_embedded: int
+    chunks_removed: int
+
+
+class DeleteResult(BaseModel):
+    id: str
+    deleted: bool
+    chunks_removed: int
+
+
+# service --------------------------------------------------------------------------------------
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    index_loaded: bool
+    chroma_reachable: bool
+    detail: str | None = None
+
+
+# OpenAI-compatible ----------------------------------------------------------------------------
+class ChatMessageIn(BaseModel):
+    """An OpenAI chat message. ``content`` may be a string or a list of ``{"type": "text"}`` parts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat completion request. Sampling parameters are accepted and ignored.
+
+    The last message must be the user's question; earlier user/assistant turns are the history used
+    to resolve follow-ups. ``filters`` and ``top_k`` are citeqa extensions (``extra_body`` in the
+    openai client).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"model": "extractive", "messages": [{"role": "user", "content": EXAMPLE_QUESTION}]},
+                {
+                    "model": "extractive",
+                    "stream": True,
+                    "messages": [
+                        {"role": "user", "content": "Who controls Abu Kamal?"},
+                        {"role": "assistant", "content": "Sources disagree ... [1] [2]"},
+                        {"role": "user", "content": "Who reported that?"},
+                    ],
+                },
+            ]
+        },
+    )
+
+    model: str = Field(description="An answerer from GET /v1/models: extractive, or llm when configured.")
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int | None = Field(None, description="Only 1 is supported.")
+    filters: FiltersIn | None = Field(None, description="citeqa extension: restrict retrieval.")
+    top_k: int | None = Field(None, ge=1, le=50, description="citeqa extension: passages handed to the answerer.")
+
+
+class ChatMessageOut(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str = Field(description="The answer, then a numbered 'References:' list with title, source, quote.")
+    refusal: str | None = None
+
+
+class ChoiceOut(BaseModel):
+    index: int = 0
+    message: ChatMessageOut
+    finish_reason: Literal["stop"] = "stop"
+    logprobs: None = None
+
+
+class Usage(BaseModel):
+    """Token counts, approximated by word pieces (the extractive answerer has no tokenizer)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's chat completion, plus ``citations`` and the full answer object in ``citeqa``."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChoiceOut]
+    usage: Usage
+    citations: list[CitationOut] = Field(description="citeqa extension: the structured citations [n].")
+    citeqa: AnswerOut = Field(description="citeqa extension: the full answer object, as POST /v1/ask returns it.")
+
+
+class ModelOut(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "citeqa"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelOut]

@@ -1,0 +1,74 @@
+"""A real citeqa app served by uvicorn on 127.0.0.1, over the sample corpus (real model, real Chroma).
+
+Not a conftest: ``tests/`` modules import the root conftest as ``conftest``, which a second
+conftest.py here would shadow. Test modules import these helpers and declare module-scoped fixtures.
+The sample index and its QA service are built once per session and shared by every app the tests
+start, so the test process loads one embedding model and embeds the corpus once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from conftest import DOC_DEFEAT, DOC_RETAKE, SAMPLE_DIR, free_port, make_settings, wait_for_port
+
+from api.app import create_app
+from index.embedding import Embedder
+from index.pipeline import DocumentIndex
+from index.settings import Settings
+from qa.service import QAService
+
+_SHARED: dict[str, QAService] = {}
+
+
+def sample_qa(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> QAService:
+    """The sample corpus in an index of its own (tests add and delete documents, then restore it)."""
+    if "qa" not in _SHARED:
+        settings = make_settings(tmp_path_factory.mktemp("api-index"))
+        index = DocumentIndex.open(settings, embedder=embedder)
+        report = index.add_paths([SAMPLE_DIR])
+        assert report.ok and sorted(report.added) == [DOC_RETAKE, DOC_DEFEAT]
+        _SHARED["qa"] = QAService(index=index, settings=settings)
+    return _SHARED["qa"]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    qa: QAService
+
+    def client(self, **headers: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+
+@contextmanager
+def serve(qa: QAService, **overrides: Any) -> Iterator[LiveServer]:
+    """Serve ``create_app(settings, qa=qa)`` with uvicorn in a background thread until the block ends.
+
+    ``overrides`` are settings (api_keys, max_upload_bytes ...) on top of those of ``qa``'s index.
+    """
+    settings = make_settings(qa.settings.data_dir, **overrides)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, qa=qa), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    try:
+        wait_for_port(port, timeout=30)
+        yield LiveServer(url=f"http://127.0.0.1:{port}", settings=settings, qa=qa)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def cited_docs(answer: dict[str, Any]) -> set[str]:
+    return {c["doc_id"] for c in answer["citations"]}
