@@ -68,9 +68,24 @@ class ExtractiveAnswerer:
         """Best sentence score, lowered when the question's names or numbers are absent."""
         return best.score * (1.0 - KEY_TERM_PENALTY * terms.missing_key_terms(context))
 
-    def answer(self, *, question: str, query: str, passages: list[Passage], query_vector: np.ndarray) -> Answer:
-        """Answer from ``passages`` (already retrieved for ``query``)."""
-        terms = QueryTerms(self.index.lexical, query)
+    def answer(
+        self,
+        *,
+        question: str,
+        query: str,
+        passages: list[Passage],
+        query_vector: np.ndarray,
+        question_vector: np.ndarray | None = None,
+    ) -> Answer:
+        """Answer from ``passages`` (already retrieved for ``query``).
+
+        For a follow-up, ``query`` carries earlier turns; ``question_vector`` (the question alone)
+        then counts as much as the query, so "how many died?" still asks for a number of deaths.
+        """
+        terms = QueryTerms(self.index.lexical, query, focus=question if query != question else None)
+        if question_vector is not None and query != question:
+            blended = query_vector + question_vector
+            query_vector = blended / max(float(np.linalg.norm(blended)), 1e-12)
         evidence = score_sentences(self.index, passages, query_vector, terms)
         if not evidence:
             return Answer(

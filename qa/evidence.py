@@ -45,8 +45,10 @@ class QueryTerms:
     of the word joined with a neighbour), so "Boukamal" in a sentence satisfies "Abu Kamal".
     """
 
-    def __init__(self, lexical: BM25Index, query: str) -> None:
+    def __init__(self, lexical: BM25Index, query: str, *, focus: str | None = None) -> None:
         self.analyzer = lexical.analyzer
+        # Words of the focus (a follow-up's own question) weigh double against earlier turns'.
+        focus_terms = set(self.analyzer.query_terms(focus)) if focus else set()
         words = [w for w in self.analyzer.words(query) if self.analyzer.query_terms(w)]
         self.concepts: list[tuple[frozenset[str], float]] = []
         seen: set[frozenset[str]] = set()
@@ -64,6 +66,8 @@ class QueryTerms:
                 continue
             seen.add(frozenset(alternatives))
             weight = max(lexical.idf(t) for t in stems) if stems else lexical.idf(next(iter(alternatives)))
+            if alternatives & focus_terms:
+                weight *= 2.0
             self.concepts.append((frozenset(alternatives), weight))
         self.total = sum(w for _, w in self.concepts) or 1.0
         # Numbers and capitalised words (past the first) name what the question is about.

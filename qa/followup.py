@@ -18,10 +18,10 @@ _POINTERS = re.compile(
     r"|the group|the report|the article)\b",
     re.I,
 )
-_CONTINUATIONS = re.compile(r"^\s*(and|but|also|so|what about|how about|and what|why|when|where)\b", re.I)
+_CONTINUATIONS = re.compile(r"^\s*(and|but|also|so|then|what about|how about)\b", re.I)
 _MARKERS = re.compile(r"\s*\[\d+\]")
 _CONTENT_WORD = re.compile(r"[A-Za-z0-9][\w'-]*")
-SHORT_QUESTION_WORDS = 5
+SHORT_QUESTION_WORDS = 3
 ANSWER_CONTEXT_CHARS = 300
 
 

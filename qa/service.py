@@ -77,8 +77,13 @@ class QAService:
         found = retrieve(self.index, query, settings=self.settings, filters=filters, k=k)
         passages = found.passages
         t1 = time.perf_counter()
+        question_vector = None if query == question else self.index.embedder.embed_queries([question])[0]
         answer = self.extractive.answer(
-            question=question, query=query, passages=passages, query_vector=found.query_vector
+            question=question,
+            query=query,
+            passages=passages,
+            query_vector=found.query_vector,
+            question_vector=question_vector,
         )
         if name == LLM:
             from qa.llm import LLMAnswerer

@@ -97,3 +97,11 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 
 def scifact_available() -> bool:
     return (SCIFACT_DIR / "corpus.jsonl").is_file()
+
+
+@pytest.fixture(scope="session")
+def sample_qa(sample_index: DocumentIndex):
+    """The extractive QA service over the sample corpus (read-only)."""
+    from qa.service import QAService
+
+    return QAService(index=sample_index, settings=sample_index.settings)
