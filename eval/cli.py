@@ -42,15 +42,15 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         results = run_eval(dataset, service, k=args.k, progress=_case_progress)
         report = build_report(dataset, results, service=service, k=args.k)
 
-    print(render_table(report))
-    print()
-    print(render_problems(report, limit=None if args.show_all else 20))
     if args.out:
         _write_json(args.out, report)
-        print(f"\nreport written to {args.out}", file=sys.stderr)
+        print(f"report written to {args.out}", file=sys.stderr)
     if args.save_baseline:
         _write_json(args.save_baseline, baseline_view(report))
         print(f"baseline written to {args.save_baseline}", file=sys.stderr)
+    print(render_table(report))
+    print()
+    print(render_problems(report, limit=None if args.show_all else 20))
 
     failures = (
         compare_with_baseline(report, baseline, tolerance=args.tolerance)

@@ -1,0 +1,63 @@
+"""The sample-news eval as a regression gate: no metric may fall below the committed baseline.
+
+When a change improves the numbers on purpose, refresh the baseline in the same commit:
+``citeqa eval sample-news --save-baseline eval/baselines/sample-news.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.cli import main
+from eval.datasets import load_sample_news
+from eval.report import DEFAULT_TOLERANCE, compare_with_baseline, load_baseline
+from eval.runner import build_report, eval_index, run_eval
+from index.embedding import Embedder
+from qa.service import QAService
+from tests.conftest import ROOT, make_settings
+
+BASELINE = ROOT / "eval" / "baselines" / "sample-news.json"
+
+
+@pytest.fixture(scope="module")
+def sample_news_report(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> dict[str, Any]:
+    """The sample-news eval run once on a real index built the way `citeqa eval` builds it."""
+    dataset = load_sample_news()
+    settings = make_settings(tmp_path_factory.mktemp("eval-sample-news"))
+    with eval_index(dataset, settings, embedder=embedder) as index:
+        service = QAService(index=index, settings=index.settings)
+        results = run_eval(dataset, service)
+        return build_report(dataset, results, service=service, k=10)
+
+
+def test_every_citation_quotes_its_document_exactly(sample_news_report: dict[str, Any]) -> None:
+    overall = sample_news_report["overall"]
+    assert overall["quotes_checked"] > 0
+    invalid = [q for case in sample_news_report["cases"] for q in case["invalid_quotes"]]
+    assert invalid == [] and overall["quote_validity"] == 1.0
+
+
+def test_no_metric_falls_below_the_committed_baseline(sample_news_report: dict[str, Any]) -> None:
+    regressions = compare_with_baseline(sample_news_report, load_baseline(BASELINE), tolerance=DEFAULT_TOLERANCE)
+    assert not regressions, "below eval/baselines/sample-news.json:\n" + "\n".join(map(str, regressions))
+
+
+def test_cli_exits_non_zero_when_a_metric_drops_below_the_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = load_baseline(BASELINE)
+    baseline["overall"]["answer_accuracy"] = 1.01  # a bar no run can meet
+    raised = tmp_path / "raised-baseline.json"
+    raised.write_text(json.dumps(baseline))
+    out = tmp_path / "report.json"
+    code = main(["eval", "sample-news", "--baseline", str(raised), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "overall: answer_accuracy 1.010 ->" in captured.err
+    assert "answer_accuracy" in captured.out  # the table is still printed
+    report = json.loads(out.read_text())
+    assert len(report["cases"]) == len(load_sample_news().cases)
