@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from index.chunking import split_sentences
 from index.pipeline import DocumentIndex
 from index.settings import Settings
 from qa.citations import Citation
@@ -30,7 +31,7 @@ NOT_ANSWERED = "NOT ANSWERED"
 SUPPORT_OVERLAP = 0.5  # share of a sentence's content words found in the cited passage
 SUPPORT_SIMILARITY = 0.6  # or cosine similarity to one of the passage's sentences
 _MARKER = re.compile(r"\[(\d+)\]")
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)(?:\s*\[\d+\])*", re.M)
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+")
 _CONTENT = re.compile(r"[a-z0-9]{3,}")
 _STOP = frozenset("the and for that with from this was were has have had are its their which who what".split())
 
@@ -61,6 +62,20 @@ def format_passages(passages: Sequence[Passage]) -> str:
         origin = ", ".join(x for x in (p.title, p.source, p.published_at or "undated") if x)
         blocks.append(f"[{i}] ({origin})\n<<<\n{p.text}\n>>>")
     return "\n\n".join(blocks)
+
+
+def _sentences(raw: str) -> list[str]:
+    """Sentences of the model's answer; markers written after the full stop stay with their sentence."""
+    sentences: list[str] = []
+    for start, end in split_sentences(raw):
+        sentence = raw[start:end]
+        lead = _LEADING_MARKERS.match(sentence)
+        if lead and sentences:
+            sentences[-1] += lead.group(0)
+            sentence = sentence[lead.end() :].strip()
+        if sentence:
+            sentences.append(sentence)
+    return sentences
 
 
 def _content_words(text: str) -> set[str]:
@@ -142,10 +157,7 @@ class LLMAnswerer:
         by_key: dict[tuple[str, int, int], int] = {}
         kept: list[str] = []
         dropped = 0
-        for match in _SENTENCE.finditer(raw):
-            sentence = match.group(0).strip()
-            if not sentence:
-                continue
+        for sentence in _sentences(raw):
             markers = [int(n) for n in _MARKER.findall(sentence)]
             claim = _MARKER.sub("", sentence).strip()
             valid = [n for n in dict.fromkeys(markers) if 1 <= n <= len(passages)]
