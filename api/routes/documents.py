@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import AdminKey, IndexDep, SettingsDep
@@ -98,7 +100,10 @@ async def _document_from_json(request: Request, limit: int) -> Document:
         payload = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"malformed JSON body: {exc}", code="invalid_json", param="body") from None
-    body = DocumentIn.model_validate(payload)  # a ValidationError becomes a 422 naming the field
+    try:
+        body = DocumentIn.model_validate(payload)
+    except ValidationError as exc:  # the same 422 naming the field as a declared body would give
+        raise RequestValidationError(exc.errors(include_url=False)) from None
     if len(body.text.encode()) > limit:
         raise _too_large("text", len(body.text.encode()), limit)
     record: dict[str, Any] = body.model_dump()
