@@ -123,10 +123,13 @@ Command = Callable[[argparse.Namespace, Settings], int]
 
 
 def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="citeqa", description="Answers from your documents, with checkable citations.")
+    parser = argparse.ArgumentParser(
+        prog="citeqa", description="Answers from your documents, with checkable citations."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    index = sub.add_parser("index", help="manage the document index").add_subparsers(dest="index_command", required=True)
+    index_parser = sub.add_parser("index", help="manage the document index")
+    index = index_parser.add_subparsers(dest="index_command", required=True)
     add = index.add_parser("add", help=cmd_index_add.__doc__)
     add.add_argument("paths", nargs="+", help="files or directories (.txt .md .html .pdf .jsonl)")
     add.add_argument("--json", action="store_true", help="print the report as JSON")
