@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -152,6 +153,13 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "the request body is too large"
         code = codes.get(exc.status_code, "http_error")
         return error_response(exc.status_code, message, code=code, headers=exc.headers)
+
+    @app.exception_handler(httpx.TransportError)
+    async def _store_unreachable(request: Request, exc: httpx.TransportError) -> JSONResponse:
+        # chromadb's HTTP client lets httpx errors escape when the Chroma server is down; until the
+        # index layer wraps them in StoreError, they are the same condition: 503, not a 500
+        log.error("%s %s: Chroma unreachable: %s", request.method, request.url.path, exc)
+        return error_response(503, f"Chroma is not reachable: {exc}", code="store_unavailable")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
