@@ -10,6 +10,7 @@ const KEY_KEY = "citeqa.apiKey";
 const APPENDIX = /\n\n(References:|See also \(|Note: )/;
 
 const state = { turns: [], busy: false, docs: new Map() };
+const HINT = document.getElementById("hint");
 
 function authHeaders(extra = {}) {
   const key = $("api-key").value.trim();
@@ -134,7 +135,7 @@ function renderAnswer(bubble, answer, content) {
 }
 
 function addBubble(role) {
-  $("hint")?.remove();
+  HINT.remove();
   const bubble = el("li", `msg ${role}`);
   $("messages").appendChild(bubble);
   bubble.scrollIntoView({ block: "end" });
@@ -314,7 +315,7 @@ function init() {
   $("new-chat").addEventListener("click", () => {
     state.turns = [];
     sessionStorage.removeItem(STORE_KEY);
-    $("messages").replaceChildren();
+    $("messages").replaceChildren(HINT);
     $("viewer").hidden = true;
   });
   $("close-viewer").addEventListener("click", () => { $("viewer").hidden = true; });
