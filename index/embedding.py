@@ -91,7 +91,10 @@ class Embedder:
         self.model.eval()
         self.max_tokens = int(self.model.max_seq_length or 256)
         dim = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else None
-        self.dim = int(dim or self.model.get_sentence_embedding_dimension())
+        dim = dim or self.model.get_sentence_embedding_dimension()
+        if not dim:
+            raise ModelError(f"the model in {path} does not report its embedding dimension")
+        self.dim = int(dim)
 
     @property
     def identity(self) -> str:

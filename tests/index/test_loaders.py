@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import DOC_DEFEAT, DOC_RETAKE, SAMPLE_DIR
 from fpdf import FPDF
 
 from index.errors import DocumentError, UnsupportedFileType
@@ -175,8 +176,6 @@ def test_sidecar_metadata_wins_over_the_file(tmp_path: Path) -> None:
 
 
 def test_sample_corpus_metadata_comes_from_sidecars() -> None:
-    from conftest import DOC_DEFEAT, DOC_RETAKE, SAMPLE_DIR
-
     result = load_paths([SAMPLE_DIR])
     assert result.failures == []
     docs = {d.id: d for d in result.documents}
