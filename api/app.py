@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import require_api_key
+from api.deps import Worker, require_api_key
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -70,6 +70,7 @@ def create_app(
     app.state.index = index if index is not None else (qa.index if qa is not None else None)
     app.state.qa = qa
     app.state.metrics = metrics = ApiMetrics()
+    app.state.worker = Worker()
 
     install_error_handlers(app)
     # add_middleware wraps what is already there: the last added runs first

@@ -6,9 +6,14 @@ Routes declare ``index: IndexDep``, ``qa: QADep`` ...; tests replace an object b
 
 from __future__ import annotations
 
+import functools
+import os
 import secrets
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, ParamSpec, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -37,6 +42,37 @@ def get_qa(request: Request) -> QAService:
     return qa  # type: ignore[no-any-return]
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 2
+
+
+class Worker:
+    """Runs blocking, CPU-bound library calls (embedding, scoring) in threads, a few at a time.
+
+    On a small machine more concurrent answers than cores only make every answer slower (each one
+    also runs torch's own threads), so requests beyond ``limit`` wait their turn instead.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit or usable_cpus()
+        self._limiter: CapacityLimiter | None = None
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._limiter is None:  # created on first use, inside the server's event loop
+            self._limiter = CapacityLimiter(self.limit)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
+
+
+def get_worker(request: Request) -> Worker:
+    return request.app.state.worker  # type: ignore[no-any-return]
+
+
 def get_metrics(request: Request) -> ApiMetrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
@@ -45,6 +81,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 IndexDep = Annotated[DocumentIndex, Depends(get_index)]
 QADep = Annotated[QAService, Depends(get_qa)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+WorkerDep = Annotated[Worker, Depends(get_worker)]
 
 # auto_error=False: without keys configured the API is open, and a missing header must give our
 # 401 body rather than FastAPI's 403. Declaring the scheme still puts "Authorize" into /docs.

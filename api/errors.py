@@ -22,6 +22,7 @@ which answer 400 like OpenAI does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -84,7 +85,12 @@ def error_body(status_code: int, message: str, *, code: str | None, param: str |
 
 
 def error_response(
-    status_code: int, message: str, *, code: str | None, param: str | None = None, headers: dict[str, str] | None = None
+    status_code: int,
+    message: str,
+    *,
+    code: str | None,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(error_body(status_code, message, code=code, param=param), status_code, headers=headers)
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qa.types import Filters, Message
 
 EXAMPLE_QUESTION = "Who controls Abu Kamal?"
-EXAMPLE_CITATION = {
+EXAMPLE_CITATION: dict[str, Any] = {
     "n": 1,
     "doc_id": "004_f819b13ffc05e965",
     "title": "Syria: ISIS defeated in last major stronghold",

@@ -7,18 +7,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import MetricsDep, QADep
+from api.deps import MetricsDep, QADep, WorkerDep
 from api.schemas import AnswerOut, AskRequest, SearchResponse, error_responses
 from qa.types import Filters
 
 router = APIRouter(tags=["answers"])
 
 
-# Sync routes: FastAPI runs them in its thread pool, so embedding and Chroma calls never block the event loop.
+# Answering is CPU-bound (embedding, scoring): it runs in worker threads, never on the event loop,
+# and at most one answer per core at a time (see api.deps.Worker).
 @router.post("/v1/ask", response_model=AnswerOut, responses=error_responses(400, 401, 422, 503))
-def ask(body: AskRequest, qa: QADep, metrics: MetricsDep) -> dict[str, Any]:
+async def ask(body: AskRequest, qa: QADep, worker: WorkerDep, metrics: MetricsDep) -> dict[str, Any]:
     """Answer a question from the indexed documents, every claim cited to an exact span (or refuse)."""
-    answer = qa.ask(
+    answer = await worker.run(
+        qa.ask,
         body.question,
         history=[m.to_message() for m in body.history],
         filters=body.filters.to_filters() if body.filters else None,
@@ -30,8 +32,9 @@ def ask(body: AskRequest, qa: QADep, metrics: MetricsDep) -> dict[str, Any]:
 
 
 @router.get("/v1/search", response_model=SearchResponse, responses=error_responses(400, 401, 422, 503))
-def search(
+async def search(
     qa: QADep,
+    worker: WorkerDep,
     q: Annotated[str, Query(description="The query.", examples=["Boukamal mass graves"])],
     k: Annotated[int | None, Query(ge=1, le=50, description="How many passages (default CITEQA_TOP_K).")] = None,
     doc_id: Annotated[list[str] | None, Query(description="Only these documents (repeatable).")] = None,
@@ -46,5 +49,5 @@ def search(
         date_from=date_from,
         date_to=date_to,
     )
-    passages = qa.search(q, filters=None if filters.empty else filters, k=k)
+    passages = await worker.run(qa.search, q, filters=None if filters.empty else filters, k=k)
     return {"query": q, "passages": [p.to_dict() for p in passages]}

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from api import chat_format
-from api.deps import MetricsDep, QADep
+from api.deps import MetricsDep, QADep, WorkerDep
 from api.errors import ApiError
 from api.schemas import ChatCompletion, ChatCompletionRequest, ModelList, error_responses
 from index.errors import InvalidRequest
@@ -30,7 +30,7 @@ STREAM_DOC = {
     response_model=ChatCompletion,
     responses={200: STREAM_DOC, **error_responses(400, 401, 404, 503)},
 )
-def chat_completions(body: ChatCompletionRequest, qa: QADep, metrics: MetricsDep) -> Any:
+async def chat_completions(body: ChatCompletionRequest, qa: QADep, worker: WorkerDep, metrics: MetricsDep) -> Any:
     """Answer the last user message, OpenAI-style; earlier turns resolve follow-ups. Citations included."""
     if body.model not in qa.answerers:
         raise ApiError(404, f"the model {body.model!r} does not exist; available: {', '.join(qa.answerers)}",
@@ -39,7 +39,8 @@ def chat_completions(body: ChatCompletionRequest, qa: QADep, metrics: MetricsDep
         raise ApiError(400, f"n must be 1, got {body.n}", code="invalid_request", param="n")
     question, history = chat_format.split_conversation(body.messages)
     try:
-        answer = qa.ask(
+        answer = await worker.run(
+            qa.ask,
             question,
             history=history,
             filters=body.filters.to_filters() if body.filters else None,

@@ -11,12 +11,11 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from api.deps import AdminKey, IndexDep, SettingsDep
+from api.deps import AdminKey, IndexDep, SettingsDep, Worker, WorkerDep
 from api.errors import ApiError
 from api.schemas import (
     AddReportOut,
@@ -68,7 +67,7 @@ def _too_large(what: str, size: int, limit: int) -> ApiError:
                     code="file_too_large", param="file")
 
 
-async def _documents_from_form(request: Request, limit: int) -> list[Document]:
+async def _documents_from_form(request: Request, limit: int, worker: Worker) -> list[Document]:
     form = await request.form(max_files=100, max_fields=20)
     uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
     if not uploads:
@@ -85,7 +84,7 @@ async def _documents_from_form(request: Request, limit: int) -> list[Document]:
             raise _too_large(name, upload.size, limit)
         files.append((name, await upload.read()))
     # parsing PDFs and HTML is CPU work: keep it off the event loop
-    return await run_in_threadpool(_load_files, files, meta)
+    return await worker.run(_load_files, files, meta)
 
 
 def _load_files(files: list[tuple[str, bytes]], meta: dict[str, str]) -> list[Document]:
@@ -127,18 +126,20 @@ async def _document_from_json(request: Request, limit: int) -> Document:
         **error_responses(400, 401, 403, 413, 415, 422, 503),
     },
 )
-async def add_documents(request: Request, response: Response, index: IndexDep, settings: SettingsDep) -> dict[str, Any]:
+async def add_documents(
+    request: Request, response: Response, index: IndexDep, worker: WorkerDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Add documents: multipart upload of files, or a JSON body {title, text, source?, url?, published_at?, id?}."""
     limit = settings.max_upload_bytes  # per file; BodyLimitMiddleware bounds the whole body
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        docs = await _documents_from_form(request, limit)
+        docs = await _documents_from_form(request, limit, worker)
     elif content_type in ("application/json", ""):
         docs = [await _document_from_json(request, limit)]
     else:
         raise ApiError(415, f"send multipart/form-data (a file upload) or application/json, not {content_type}",
                        code="unsupported_media_type", param="content-type")
-    report = await run_in_threadpool(index.add_documents, docs)
+    report = await worker.run(index.add_documents, docs)
     response.status_code = 201 if report.added else 200
     return asdict(report)
 

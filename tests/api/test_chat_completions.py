@@ -70,7 +70,7 @@ def test_streaming_sends_openai_chunks_and_citations_in_the_final_one(client: op
 
 
 def test_the_raw_stream_is_server_sent_events_ending_with_done(live: LiveServer) -> None:
-    body = {"model": "extractive", "stream": True, "messages": [user("Who controls Abu Kamal?")]}
+    body = {"model": "extractive", "stream": True, "messages": [user("Did ISIS hold Boukamal?")]}
     with live.client() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")

@@ -101,7 +101,7 @@ def test_refusals_and_conflicts_look_different_and_the_conversation_is_kept(page
     expect(refusal.locator(".badge")).to_have_text("Not answered by the documents")  # type: ignore[attr-defined]
     expect(refusal.locator(".refs.see-also")).to_have_count(1)  # type: ignore[attr-defined]
 
-    conflict = ask(page, "Who controls Abu Kamal?")
+    conflict = ask(page, "Did ISIS hold Boukamal?")
     expect(conflict).to_have_class("msg assistant conflict")  # type: ignore[arg-type]
     expect(conflict.locator(".badge")).to_have_text("Sources disagree")  # type: ignore[attr-defined]
     sides = conflict.locator(".side")  # type: ignore[attr-defined]
