@@ -202,12 +202,24 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {
-        "date": time.strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "load_avg_1m_at_start": os.getloadavg()[0],
     }
+
+
+def _git(*args: str) -> str:
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return done.stdout.strip()
 
 
 def render(section: str, data: dict[str, Any]) -> str:
@@ -253,7 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print()
             print(render(f"SciFact test ({report['scifact']['queries']} queries)", report["scifact"]))
     info = report["machine"]
-    print(f"\n{info['date']}, {info['cpu']}, {info['cores']} cores, load {info['load_avg_1m_at_start']:.1f} at start")
+    dirty = " + uncommitted changes" if info["uncommitted_changes"] else ""
+    print(
+        f"\n{info['date']}, commit {info['commit']}{dirty}, {info['cpu']}, {info['cores']} cores, "
+        f"load {info['load_avg_1m_at_start']:.1f} at start"
+    )
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
