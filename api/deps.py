@@ -24,18 +24,19 @@ from index.settings import Settings, split_list
 from qa.service import QAService
 
 
-def get_settings(request: Request) -> Settings:
+# async although trivial: FastAPI runs a sync dependency in the thread pool, one hop per request each
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_index(request: Request) -> DocumentIndex:
+async def get_index(request: Request) -> DocumentIndex:
     index = getattr(request.app.state, "index", None)
     if index is None:
         raise ApiError(503, "the index is still loading", code="not_ready")
     return index  # type: ignore[no-any-return]
 
 
-def get_qa(request: Request) -> QAService:
+async def get_qa(request: Request) -> QAService:
     qa = getattr(request.app.state, "qa", None)
     if qa is None:
         raise ApiError(503, "the answering service is still loading", code="not_ready")
@@ -69,11 +70,11 @@ class Worker:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
 
 
-def get_worker(request: Request) -> Worker:
+async def get_worker(request: Request) -> Worker:
     return request.app.state.worker  # type: ignore[no-any-return]
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
