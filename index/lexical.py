@@ -21,7 +21,7 @@ import numpy as np
 import Stemmer
 
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*", re.UNICODE)
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being
     below between both but by can could did do does doing down during each few for from further had
     has have having he her here hers herself him himself his how i if in into is it its itself just
@@ -81,7 +81,7 @@ class Analyzer:
         weights: dict[str, float] = {}
         for term in self._stems(words):
             weights[term] = weights.get(term, 0.0) + 1.0
-        content = [w for w in words if w.lower() not in _STOPWORDS]
+        content = [w for w in words if w.lower() not in STOPWORDS]
         for i, word in enumerate(content):
             keys = [skeleton(word)]
             if i + 1 < len(content):
@@ -93,7 +93,7 @@ class Analyzer:
 
     def _stems(self, words: Iterable[str]) -> list[str]:
         lowered = [part for w in words for part in _PARTS.split(w.lower()) if part]
-        return self._stemmer.stemWords([w for w in lowered if w not in _STOPWORDS])
+        return self._stemmer.stemWords([w for w in lowered if w not in STOPWORDS])
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,15 @@ import numpy as np
 
 from index.pipeline import DocumentIndex
 from qa.citations import Citation
-from qa.evidence import Evidence, QueryTerms, score_sentences
+from qa.evidence import (
+    Evidence,
+    QueryTerms,
+    WordVectors,
+    asks_about_state,
+    expected_fact,
+    rescore_with_word_vectors,
+    score_sentences,
+)
 from qa.types import Answer, ConflictSide, Passage
 
 REFUSAL_TEXT = "The indexed documents do not answer this."
@@ -26,6 +34,7 @@ SIDE_FLOOR_MARGIN = 0.02
 SIDE_SECOND_MARGIN = 0.05
 DUPLICATE_SIMILARITY = 0.92
 KEY_TERM_PENALTY = 0.5
+FULL_MATCH_BONUS = 0.05
 
 
 def make_citation(n: int, ev: Evidence) -> Citation:
@@ -63,10 +72,16 @@ class ExtractiveAnswerer:
     def __init__(self, *, index: DocumentIndex, threshold: float) -> None:
         self.index = index
         self.threshold = threshold
+        self.words = WordVectors(index.embedder)
 
     def evidence_strength(self, best: Evidence, terms: QueryTerms, context: list[str]) -> float:
-        """Best sentence score, lowered when the question's names or numbers are absent."""
-        return best.score * (1.0 - KEY_TERM_PENALTY * terms.missing_key_terms(context))
+        """Best sentence score, lowered when the question's names or numbers are absent, raised when
+        the sentence holds every word the question asks about (names defeat the dense model:
+        "Who is Rakan Said?" is about a name it has no meaning for)."""
+        strength = best.score - best.boost
+        if best.coverage >= 0.99 and len(terms.concepts) >= 2:
+            strength += FULL_MATCH_BONUS
+        return strength * (1.0 - KEY_TERM_PENALTY * terms.missing_key_terms(context, self.words))
 
     def answer(
         self,
@@ -86,13 +101,21 @@ class ExtractiveAnswerer:
         if question_vector is not None and query != question:
             blended = query_vector + question_vector
             query_vector = blended / max(float(np.linalg.norm(blended)), 1e-12)
-        evidence = score_sentences(self.index, passages, query_vector, terms)
+        evidence = score_sentences(
+            self.index,
+            passages,
+            query_vector,
+            terms,
+            expects=expected_fact(question),
+            prefer_outcomes=asks_about_state(question),
+        )
+        evidence = rescore_with_word_vectors(evidence, terms, self.words)
         if not evidence:
             return Answer(
                 question=question, query=query, text=REFUSAL_TEXT, citations=[], refused=True, answerer=self.name
             )
         best = evidence[0]
-        context = [p.text for p in passages[:3]]
+        context = [best.chunk.text] + [p.text for p in passages[:3]]
         strength = self.evidence_strength(best, terms, context)
         if strength < self.threshold:
             return self._refusal(question, query, evidence, strength)

@@ -7,20 +7,68 @@ sentence is a dot product with the query vector plus an idf-weighted term covera
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from index.lexical import BM25Index, skeleton
+from index.embedding import Embedder
+from index.lexical import STOPWORDS, BM25Index, skeleton
 from index.pipeline import DocumentIndex, IndexedChunk
 from qa.types import Passage
 
 DENSE_WEIGHT = 0.65
 COVERAGE_WEIGHT = 0.35
+TYPE_PENALTY = 0.15  # a sentence without the kind of fact the question asks for (a number, a time)
+SOFT_MATCH = 0.65  # single-word cosine similarity that counts as the same concept
 CONTEXT_CREDIT = 0.7
 HEADING_PENALTY = 0.1
 MIN_WORDS = 4
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_ASKS_NUMBER = re.compile(
+    r"\bhow (many|much|old|long|far|close|large|big)\b|\bwhat (number|percentage|share|proportion)\b", re.I
+)
+_ASKS_TIME = re.compile(r"^\s*when\b|\b(what|which|on which) (year|day|date|month|time)\b|\bsince when\b", re.I)
+_HAS_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?"
+    r"|thousands?|millions?|dozens?|half|several|percent)\b",
+    re.I,
+)
+_HAS_TIME = re.compile(
+    r"\b(1[89]\d\d|20\d\d|january|february|march|april|may|june|july|august|september|october|november"
+    r"|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow|ago|weekend"
+    r"|week|month|year|next day|since|until|after|before|earlier|later)\b",
+    re.I,
+)
+
+
+# Words that state who holds, won or lost something, or who lived or died: where reports about the
+# same thing most often disagree. A question about such a state prefers sentences that state one.
+_OUTCOME = re.compile(
+    r"\b(defeat\w*|captur\w*|recaptur\w*|retak\w*|retook|reconquest|seiz\w*|expel\w*|evict\w*|withdr\w*"
+    r"|pull\w* out|driv\w* out|held|hold\w*|control\w*|liberat\w*|fell|fall|retreat\w*|surrender\w*|lost"
+    r"|los[ei]\w*|won|win\w*|victor\w*|killed|dead|died|alive|counter\w*|stronghold)\b",
+    re.I,
+)
+_ASKS_STATE = re.compile(r"\b(situation|status|still|now|currently|who (controls|holds|won|lost))\b", re.I)
+_YES_NO = re.compile(r"^\s*(did|does|do|is|are|was|were|has|have|had|can|could)\b", re.I)
+OUTCOME_BONUS = 0.08
+
+
+def asks_about_state(question: str) -> bool:
+    """Does the question ask who holds/won/lost something, or how things stand (not a number or a date)?"""
+    if expected_fact(question) is not None:
+        return False
+    return bool(_ASKS_STATE.search(question) or (_YES_NO.search(question) and _OUTCOME.search(question)))
+
+
+def expected_fact(question: str) -> re.Pattern[str] | None:
+    """The kind of fact a question asks for, as a pattern its evidence must match (None: any)."""
+    if _ASKS_NUMBER.search(question):
+        return _HAS_NUMBER
+    if _ASKS_TIME.search(question):
+        return _HAS_TIME
+    return None
 
 
 @dataclass(frozen=True)
@@ -36,6 +84,7 @@ class Evidence:
     coverage: float
     score: float
     passage_rank: int
+    boost: float = 0.0  # ranking preference only (outcome sentences); not evidence strength
 
 
 class QueryTerms:
@@ -51,6 +100,8 @@ class QueryTerms:
         focus_terms = set(self.analyzer.query_terms(focus)) if focus else set()
         words = [w for w in self.analyzer.words(query) if self.analyzer.query_terms(w)]
         self.concepts: list[tuple[frozenset[str], float]] = []
+        self.concept_words: list[str] = []
+        self.focus_concepts: set[int] = set()
         seen: set[frozenset[str]] = set()
         for i, word in enumerate(words):
             stems = [t for t in self.analyzer.query_terms(word) if not t.startswith("~")]
@@ -68,24 +119,17 @@ class QueryTerms:
             weight = max(lexical.idf(t) for t in stems) if stems else lexical.idf(next(iter(alternatives)))
             if alternatives & focus_terms:
                 weight *= 2.0
+                self.focus_concepts.add(len(self.concepts))
             self.concepts.append((frozenset(alternatives), weight))
+            self.concept_words.append(word)
         self.total = sum(w for _, w in self.concepts) or 1.0
         # Numbers and capitalised words (past the first) name what the question is about.
+        first = words[0] if words else ""
         self.key_concepts = [
-            alts
-            for (alts, _), word in zip(self.concepts, self._concept_words(words), strict=False)
-            if word and (_NUMBER.fullmatch(word) or (word is not words[0] and word[:1].isupper()))
+            i
+            for i, word in enumerate(self.concept_words)
+            if _NUMBER.fullmatch(word) or (word != first and word[:1].isupper())
         ]
-
-    def _concept_words(self, words: list[str]) -> list[str | None]:
-        out: list[str | None] = []
-        seen: set[str] = set()
-        for word in words:
-            if word.lower() in seen:
-                continue
-            seen.add(word.lower())
-            out.append(word)
-        return out
 
     def _present(self, texts: list[str]) -> set[str]:
         present: set[str] = set()
@@ -97,22 +141,104 @@ class QueryTerms:
         present = self._present([text])
         return sum(w for alts, w in self.concepts if alts & present) / self.total
 
-    def missing_key_terms(self, texts: list[str]) -> float:
-        """Share of key concepts (numbers, names) that none of ``texts`` contains."""
+    def matched(self, texts: list[str], words: WordVectors | None = None) -> list[float]:
+        """Per concept, how well ``texts`` hold it: 1 when present, else (with ``words``) the best
+        word similarity when it reaches SOFT_MATCH ("died" ~ "killed", "Daesh" ~ "ISIS"), else 0."""
+        present = self._present(texts)
+        scores = [1.0 if alts & present else 0.0 for alts, _ in self.concepts]
+        missing = [i for i, score in enumerate(scores) if score == 0.0]
+        if words is None or not missing:
+            return scores
+        candidates = sorted(
+            {w for text in texts for w in self.analyzer.words(text) if w.lower() not in STOPWORDS and len(w) > 2}
+        )
+        if not candidates:
+            return scores
+        sims = words.similarity([self.concept_words[i] for i in missing], candidates)
+        for row, i in enumerate(missing):
+            best = float(sims[row].max())
+            scores[i] = best if best >= SOFT_MATCH else 0.0
+        return scores
+
+    def soft_coverage(self, texts: list[str], words: WordVectors, *, focus_only: bool = False) -> float:
+        scores = self.matched(texts, words)
+        chosen = [i for i in range(len(self.concepts)) if not focus_only or i in self.focus_concepts]
+        total = sum(self.concepts[i][1] for i in chosen)
+        return sum(self.concepts[i][1] * scores[i] for i in chosen) / total if total else 1.0
+
+    def missing_key_terms(self, texts: list[str], words: WordVectors | None = None) -> float:
+        """Share of key concepts (numbers, names) that none of ``texts`` holds."""
         if not self.key_concepts:
             return 0.0
-        present = self._present(texts)
-        return sum(1 for alts in self.key_concepts if not alts & present) / len(self.key_concepts)
+        scores = self.matched(texts, words)
+        return sum(1 for i in self.key_concepts if scores[i] == 0.0) / len(self.key_concepts)
+
+
+class WordVectors:
+    """Embeddings of single words, cached, for soft term matching.
+
+    Args:
+        embedder: the index's embedding model.
+        capacity: words kept; the cache is cleared when full (vocabularies are small).
+    """
+
+    def __init__(self, embedder: Embedder, *, capacity: int = 100_000) -> None:
+        self.embedder = embedder
+        self.capacity = capacity
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def vectors(self, words: list[str]) -> np.ndarray:
+        keys = [w.lower() for w in words]
+        with self._lock:
+            todo = sorted({k for k in keys if k not in self._cache})
+        if todo:
+            fresh = self.embedder.embed_queries(todo)
+            with self._lock:
+                if len(self._cache) + len(todo) > self.capacity:
+                    self._cache.clear()
+                self._cache.update(zip(todo, fresh, strict=True))
+        with self._lock:
+            return np.stack([self._cache[k] for k in keys])
+
+    def similarity(self, left: list[str], right: list[str]) -> np.ndarray:
+        return self.vectors(left) @ self.vectors(right).T
+
+
+def rescore_with_word_vectors(
+    evidence: list[Evidence], terms: QueryTerms, words: WordVectors, *, top: int = 8
+) -> list[Evidence]:
+    """Re-score the ``top`` sentences with soft term matching, best first again.
+
+    Coverage may only rise by soft matches ("bodies" finds "corpses"); for a follow-up, the
+    question's own words must be covered too ("How old was he?" is not answered by a sentence
+    about him that gives no age).
+    """
+    head = []
+    for ev in evidence[:top]:
+        coverage = max(ev.coverage, terms.soft_coverage([ev.text], words))
+        if terms.focus_concepts:
+            coverage = 0.5 * coverage + 0.5 * terms.soft_coverage([ev.text], words, focus_only=True)
+        head.append(replace(ev, coverage=coverage, score=ev.score + COVERAGE_WEIGHT * (coverage - ev.coverage)))
+    return sorted(head, key=lambda e: -e.score) + evidence[top:]
 
 
 def score_sentences(
-    index: DocumentIndex, passages: list[Passage], query_vector: np.ndarray, terms: QueryTerms
+    index: DocumentIndex,
+    passages: list[Passage],
+    query_vector: np.ndarray,
+    terms: QueryTerms,
+    *,
+    expects: re.Pattern[str] | None = None,
+    prefer_outcomes: bool = False,
 ) -> list[Evidence]:
     """Every distinct sentence of the passages, scored, best first.
 
     A sentence gets partial credit for terms its preceding sentence holds ("The jihadists
     countered..." after a sentence naming the town), since that is what it refers back to.
-    Headings and fragments rank below statements.
+    Headings and fragments rank below statements, and so do sentences without the kind of fact
+    (``expects``: a number, a time) the question asks for; with ``prefer_outcomes`` (a question
+    about who holds or won something), sentences that state an outcome rank higher.
     """
     seen: set[str] = set()
     found: list[Evidence] = []
@@ -129,6 +255,10 @@ def score_sentences(
             context, previous = previous, text
             if key in seen or len(key.split()) < MIN_WORDS:
                 continue
+            # Headings inside a text are section titles or link boxes ("READ MORE: ...", "WATCH: ..."),
+            # not statements; the document's own title (its first line) stays eligible.
+            if start > 0 and text.lstrip().startswith("#"):
+                continue
             seen.add(key)
             coverage = terms.coverage(text)
             if context:
@@ -137,6 +267,9 @@ def score_sentences(
             # Headings and teasers cut off with "..." are not statements to quote.
             if text.lstrip().startswith("#") or text.isupper() or text.rstrip().endswith(("...", "…")):
                 score -= HEADING_PENALTY
+            if expects is not None and not expects.search(text):
+                score -= TYPE_PENALTY
+            boost = OUTCOME_BONUS if prefer_outcomes and _OUTCOME.search(text) else 0.0
             found.append(
                 Evidence(
                     chunk=chunk,
@@ -146,8 +279,9 @@ def score_sentences(
                     vector=vec.astype(np.float32),
                     dense=float(sim),
                     coverage=coverage,
-                    score=score,
+                    score=score + boost,
                     passage_rank=rank,
+                    boost=boost,
                 )
             )
     found.sort(key=lambda e: -e.score)
