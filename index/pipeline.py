@@ -164,6 +164,12 @@ class DocumentIndex:
             sentence_vectors=decode_vectors(meta.get("sentence_vectors") or "", self.embedder.dim),
         )
 
+    def document_chunks(self, doc_id: str) -> tuple[str, list[IndexedChunk]]:
+        """The content hash and the in-memory chunks (in document order) of one document."""
+        with self._lock:
+            chunks = [self._chunks[c] for c in self._doc_chunks.get(doc_id, ()) if c in self._chunks]
+            return self._doc_hashes.get(doc_id, ""), sorted(chunks, key=lambda c: c.start)
+
     def chunk(self, chunk_id: str) -> IndexedChunk | None:
         return self._chunks.get(chunk_id)
 

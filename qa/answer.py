@@ -14,6 +14,7 @@ import numpy as np
 from index.pipeline import DocumentIndex
 from qa.citations import Citation
 from qa.evidence import (
+    DocumentTopics,
     Evidence,
     QueryTerms,
     WordVectors,
@@ -73,6 +74,7 @@ class ExtractiveAnswerer:
         self.index = index
         self.threshold = threshold
         self.words = WordVectors(index.embedder)
+        self.topics = DocumentTopics(index)
 
     def evidence_strength(self, best: Evidence, terms: QueryTerms, context: list[str]) -> float:
         """Best sentence score, lowered when the question's names or numbers are absent, raised when
@@ -108,6 +110,7 @@ class ExtractiveAnswerer:
             terms,
             expects=expected_fact(question),
             prefer_outcomes=asks_about_state(question),
+            topics=self.topics,
         )
         evidence = rescore_with_word_vectors(evidence, terms, self.words)
         if not evidence:

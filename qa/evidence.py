@@ -51,6 +51,7 @@ _OUTCOME = re.compile(
     re.I,
 )
 _ASKS_STATE = re.compile(r"\b(situation|status|still|now|currently|who (controls|holds|won|lost))\b", re.I)
+_NAME = re.compile(r"\b[A-Z][\w'-]+(?: [A-Z][\w'-]+)*")
 _YES_NO = re.compile(r"^\s*(did|does|do|is|are|was|were|has|have|had|can|could)\b", re.I)
 OUTCOME_BONUS = 0.08
 
@@ -174,6 +175,40 @@ class QueryTerms:
         return sum(1 for i in self.key_concepts if scores[i] == 0.0) / len(self.key_concepts)
 
 
+class DocumentTopics:
+    """The names a document is mostly about ("Boukamal", "Abu Kamal"), cached per content hash.
+
+    News sentences often refer to their subject as "the town" or "its last major stronghold"; a
+    sentence gets partial credit for the document's main names, as it does for its previous sentence.
+    """
+
+    def __init__(self, index: DocumentIndex, *, names: int = 5) -> None:
+        self.index = index
+        self.names = names
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def topic(self, doc_id: str) -> str:
+        digest, chunks = self.index.document_chunks(doc_id)
+        key = (doc_id, digest)
+        if key not in self._cache:
+            counts: dict[str, int] = {}
+            surface: dict[str, str] = {}
+            for chunk in chunks:
+                for match in _NAME.finditer(chunk.text):
+                    words = match.group(0).split()
+                    while words and words[0].lower() in STOPWORDS:
+                        words.pop(0)  # "The ISIS" at a sentence start is "ISIS"
+                    if not words:
+                        continue
+                    name = " ".join(words)
+                    sk = skeleton(name.replace(" ", "")) or name.lower()
+                    counts[sk] = counts.get(sk, 0) + 1
+                    surface.setdefault(sk, name)
+            top = sorted(counts, key=lambda k: (-counts[k], k))[: self.names]
+            self._cache[key] = " ".join(surface[k] for k in top)
+        return self._cache[key]
+
+
 class WordVectors:
     """Embeddings of single words, cached, for soft term matching.
 
@@ -231,6 +266,7 @@ def score_sentences(
     *,
     expects: re.Pattern[str] | None = None,
     prefer_outcomes: bool = False,
+    topics: DocumentTopics | None = None,
 ) -> list[Evidence]:
     """Every distinct sentence of the passages, scored, best first.
 
@@ -248,6 +284,7 @@ def score_sentences(
         if chunk is None or not chunk.sentences:
             continue
         sims = chunk.sentence_vectors.astype(np.float32) @ q
+        topic = topics.topic(chunk.doc_id) if topics is not None else ""
         previous = ""
         for (start, end), vec, sim in zip(chunk.sentences, chunk.sentence_vectors, sims, strict=False):
             text = chunk.text[start - chunk.start : end - chunk.start]
@@ -261,8 +298,8 @@ def score_sentences(
                 continue
             seen.add(key)
             coverage = terms.coverage(text)
-            if context:
-                coverage = max(coverage, CONTEXT_CREDIT * terms.coverage(context + " " + text))
+            if context or topic:
+                coverage = max(coverage, CONTEXT_CREDIT * terms.coverage(f"{topic} {context} {text}"))
             score = DENSE_WEIGHT * float(sim) + COVERAGE_WEIGHT * coverage
             # Headings and teasers cut off with "..." are not statements to quote.
             if text.lstrip().startswith("#") or text.isupper() or text.rstrip().endswith(("...", "…")):
