@@ -71,6 +71,12 @@ def _relative_spans(meta: dict[str, Any]) -> list[list[int]]:
     return [[int(s) - start, int(e) - start] for s, e in json.loads(meta.get("sentences") or "[]")]
 
 
+def _version(meta: dict[str, Any]) -> str:
+    """What identifies a stored document's chunks: its content hash and its chunk ids (re-chunking
+    with other settings keeps the hash but changes the ids)."""
+    return f"{meta.get('content_hash', '')}|{meta.get('chunk_ids', '')}"
+
+
 def day_number(value: date) -> int:
     """Days since 1970-01-01, the form date filters compare."""
     return (value - date(1970, 1, 1)).days
@@ -89,7 +95,7 @@ class DocumentIndex:
         self.lexical = BM25Index()
         self._chunks: dict[str, IndexedChunk] = {}
         self._doc_chunks: dict[str, set[str]] = {}
-        self._doc_hashes: dict[str, str] = {}
+        self._doc_hashes: dict[str, str] = {}  # doc id -> _version() of what is loaded locally
         self._generation = ""
         self._lock = threading.RLock()
 
@@ -120,12 +126,12 @@ class DocumentIndex:
             if token == self._generation and not force:
                 return False
             registry = self.store.document_metadata()
-            stale = [d for d in self._doc_hashes if registry.get(d, {}).get("content_hash") != self._doc_hashes[d]]
+            stale = [d for d in self._doc_hashes if _version(registry.get(d, {})) != self._doc_hashes[d]]
             self._drop_local(stale)
             fresh = [d for d, meta in registry.items() if d not in self._doc_hashes]
             self._load_local(self.store.iter_chunks(doc_ids=fresh) if fresh else [])
             for doc_id in fresh:
-                self._doc_hashes[doc_id] = str(registry[doc_id].get("content_hash", ""))
+                self._doc_hashes[doc_id] = _version(registry[doc_id])
             self._generation = token
             return bool(stale or fresh)
 
@@ -165,7 +171,7 @@ class DocumentIndex:
         )
 
     def document_chunks(self, doc_id: str) -> tuple[str, list[IndexedChunk]]:
-        """The content hash and the in-memory chunks (in document order) of one document."""
+        """A version key (content hash and chunk ids) and the in-memory chunks (in document order) of one document."""
         with self._lock:
             chunks = [self._chunks[c] for c in self._doc_chunks.get(doc_id, ()) if c in self._chunks]
             return self._doc_hashes.get(doc_id, ""), sorted(chunks, key=lambda c: c.start)
@@ -190,6 +196,11 @@ class DocumentIndex:
     def chunk_ids_matching(self, predicate: Callable[[IndexedChunk], bool]) -> set[str]:
         with self._lock:
             return {cid for cid, chunk in self._chunks.items() if predicate(chunk)}
+
+    @property
+    def _chunking(self) -> str:
+        """How documents are chunked now; a document chunked otherwise is re-chunked when re-added."""
+        return f"{self.settings.chunk_size}/{self.settings.chunk_overlap}"
 
     def list_documents(self) -> list[DocumentInfo]:
         """Every stored document with its chunk count, sorted by id."""
@@ -264,7 +275,8 @@ class DocumentIndex:
             todo: list[tuple[Document, list[Chunk]]] = []
             for doc in docs:
                 meta = existing.get(doc.id)
-                if meta and meta.get("content_hash") == doc.content_hash:
+                # Same text and metadata, chunked the same way: nothing to do.
+                if meta and meta.get("content_hash") == doc.content_hash and meta.get("chunking") == self._chunking:
                     if set(chunk_ids_from_meta(meta)) == stored_chunks.get(doc.id, set()):
                         report.unchanged.append(doc.id)
                         continue
@@ -331,7 +343,7 @@ class DocumentIndex:
         for doc, chunks in group:
             mean = np.mean([vectors[c.id][0] for c in chunks], axis=0)
             doc_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-            doc_metas.append(self._doc_metadata(doc, chunks, now))
+            doc_metas.append({**self._doc_metadata(doc, chunks, now), "chunking": self._chunking})
         self.store.put_documents([d.id for d, _ in group], np.stack(doc_vectors), [d.text for d, _ in group], doc_metas)
         for doc, _ in group:
             (report.updated if doc.id in existing else report.added).append(doc.id)

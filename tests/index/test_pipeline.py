@@ -226,3 +226,20 @@ def test_stats_count_documents_chunks_and_disk(empty_index: DocumentIndex) -> No
     assert stats.store == "chroma embedded"
     assert stats.disk_bytes is not None and stats.disk_bytes > 0
     assert stats.embedding_model == empty_index.embedder.identity
+
+
+def test_changing_the_chunk_settings_rechunks_on_re_add(tmp_path, embedder):
+    from index.pipeline import DocumentIndex
+    from tests.conftest import SAMPLE_DIR, make_settings
+
+    first = DocumentIndex.open(make_settings(tmp_path / "idx"), embedder=embedder)
+    assert first.add_paths([SAMPLE_DIR]).ok
+    before = first.chunk_ids()
+    smaller = DocumentIndex.open(make_settings(tmp_path / "idx", chunk_size=400, chunk_overlap=50), embedder=embedder)
+    report = smaller.add_paths([SAMPLE_DIR])
+    assert sorted(report.updated) == sorted(d.id for d in smaller.list_documents())
+    assert report.unchanged == []
+    after = smaller.chunk_ids()
+    assert len(after) > len(before)
+    assert set(smaller.store.all_chunk_ids()) == smaller.lexical.ids() == after
+    assert all(len(smaller.chunk(c).text) <= 400 for c in after)
