@@ -50,8 +50,21 @@ def skeleton(word: str) -> str | None:
 class Analyzer:
     """Turns text into weighted BM25 terms."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, cache_size: int = 200_000) -> None:
         self._stemmer = Stemmer.Stemmer("english")
+        self._terms_cache: dict[str, frozenset[str]] = {}
+        self._cache_size = cache_size
+
+    def terms_of(self, text: str) -> frozenset[str]:
+        """Every term a text can match (its document terms and query-side name keys), cached:
+        the answerer asks this of the same sentences over and over."""
+        found = self._terms_cache.get(text)
+        if found is None:
+            found = frozenset(self.document_terms(text)) | frozenset(self.query_terms(text))
+            if len(self._terms_cache) >= self._cache_size:
+                self._terms_cache.clear()
+            self._terms_cache[text] = found
+        return found
 
     def words(self, text: str) -> list[str]:
         """Words, hyphenated names kept whole ("Al-Bagdadi")."""

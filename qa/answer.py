@@ -36,6 +36,7 @@ SIDE_SECOND_MARGIN = 0.05
 DUPLICATE_SIMILARITY = 0.92
 KEY_TERM_PENALTY = 0.5
 FULL_MATCH_BONUS = 0.05
+SOFT_SKIP = 0.15
 
 
 def make_citation(n: int, ev: Evidence) -> Citation:
@@ -99,6 +100,10 @@ class ExtractiveAnswerer:
         For a follow-up, ``query`` carries earlier turns; ``question_vector`` (the question alone)
         then counts as much as the query, so "how many died?" still asks for a number of deaths.
         """
+        # Reports disagree about states and outcomes (who holds a town, who died); only questions
+        # about those get each source's account side by side. Elsewhere several documents simply
+        # contribute sentences to one answer.
+        about_state = asks_about_state(question)
         terms = QueryTerms(self.index.lexical, query, focus=question if query != question else None)
         if question_vector is not None and query != question:
             blended = query_vector + question_vector
@@ -109,10 +114,13 @@ class ExtractiveAnswerer:
             query_vector,
             terms,
             expects=expected_fact(question),
-            prefer_outcomes=asks_about_state(question),
+            prefer_outcomes=about_state,
             topics=self.topics,
         )
-        evidence = rescore_with_word_vectors(evidence, terms, self.words)
+        # Soft matching costs word embeddings; it can only matter near the threshold or for a
+        # follow-up (whose own words must be covered), so clear answers skip it.
+        if evidence and (terms.focus_concepts or evidence[0].score - evidence[0].boost < self.threshold + SOFT_SKIP):
+            evidence = rescore_with_word_vectors(evidence, terms, self.words)
         if not evidence:
             return Answer(
                 question=question, query=query, text=REFUSAL_TEXT, citations=[], refused=True, answerer=self.name
@@ -123,7 +131,7 @@ class ExtractiveAnswerer:
         if strength < self.threshold:
             return self._refusal(question, query, evidence, strength)
         chosen = self._choose(evidence, best)
-        sides = self._sides(evidence, best)
+        sides = self._sides(evidence, best) if about_state else {}
         if len(sides) >= 2:
             return self._side_by_side(question, query, sides, chosen, strength)
         chosen.sort(key=lambda e: (e.chunk.doc_id, e.start))

@@ -132,11 +132,10 @@ class QueryTerms:
             if _NUMBER.fullmatch(word) or (word != first and word[:1].isupper())
         ]
 
-    def _present(self, texts: list[str]) -> set[str]:
-        present: set[str] = set()
-        for text in texts:
-            present |= set(self.analyzer.document_terms(text)) | set(self.analyzer.query_terms(text))
-        return present
+    def _present(self, texts: list[str]) -> frozenset[str]:
+        if len(texts) == 1:
+            return self.analyzer.terms_of(texts[0])
+        return frozenset().union(*(self.analyzer.terms_of(t) for t in texts))
 
     def coverage(self, text: str) -> float:
         present = self._present([text])
@@ -241,7 +240,7 @@ class WordVectors:
 
 
 def rescore_with_word_vectors(
-    evidence: list[Evidence], terms: QueryTerms, words: WordVectors, *, top: int = 8
+    evidence: list[Evidence], terms: QueryTerms, words: WordVectors, *, top: int = 5
 ) -> list[Evidence]:
     """Re-score the ``top`` sentences with soft term matching, best first again.
 
@@ -250,6 +249,11 @@ def rescore_with_word_vectors(
     about him that gives no age).
     """
     head = []
+    # One batch for every word that may need a vector (the cache makes later calls free).
+    prefetch = list(terms.concept_words)
+    for ev in evidence[:top]:
+        prefetch += [w for w in terms.analyzer.words(ev.text) if w.lower() not in STOPWORDS and len(w) > 2]
+    words.vectors(prefetch)
     for ev in evidence[:top]:
         coverage = max(ev.coverage, terms.soft_coverage([ev.text], words))
         if terms.focus_concepts:
