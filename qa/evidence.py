@@ -137,8 +137,9 @@ class QueryTerms:
             return self.analyzer.terms_of(texts[0])
         return frozenset().union(*(self.analyzer.terms_of(t) for t in texts))
 
-    def coverage(self, text: str) -> float:
-        present = self._present([text])
+    def coverage(self, *texts: str) -> float:
+        """Idf-weighted share of the concepts that ``texts`` (together) hold."""
+        present = self._present(list(texts))
         return sum(w for alts, w in self.concepts if alts & present) / self.total
 
     def matched(self, texts: list[str], words: WordVectors | None = None) -> list[float]:
@@ -303,7 +304,7 @@ def score_sentences(
             seen.add(key)
             coverage = terms.coverage(text)
             if context or topic:
-                coverage = max(coverage, CONTEXT_CREDIT * terms.coverage(f"{topic} {context} {text}"))
+                coverage = max(coverage, CONTEXT_CREDIT * terms.coverage(topic, context, text))
             score = DENSE_WEIGHT * float(sim) + COVERAGE_WEIGHT * coverage
             # Headings and teasers cut off with "..." are not statements to quote.
             if text.lstrip().startswith("#") or text.isupper() or text.rstrip().endswith(("...", "…")):
