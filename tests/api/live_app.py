@@ -9,6 +9,7 @@ start, so the test process loads one embedding model and embeds the corpus once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,18 +57,33 @@ def serve(qa: QAService, **overrides: Any) -> Iterator[LiveServer]:
     ``overrides`` are settings (api_keys, max_upload_bytes ...) on top of those of ``qa``'s index.
     """
     settings = make_settings(qa.settings.data_dir, **overrides)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, qa=qa), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
+    server, thread, port = _start(settings, qa)
     try:
-        wait_for_port(port, timeout=30)
         yield LiveServer(url=f"http://127.0.0.1:{port}", settings=settings, qa=qa)
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def _start(settings: Settings, qa: QAService, attempts: int = 5) -> tuple[uvicorn.Server, threading.Thread, int]:
+    # free_port() only finds a port that was free a moment ago; another process on this machine can
+    # take it before uvicorn binds. Connecting would then reach that process, so wait for uvicorn's
+    # own word that it listens (``started``) and pick another port when its bind failed.
+    for _ in range(attempts):
+        port = free_port()
+        config = uvicorn.Config(create_app(settings, qa=qa), host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if server.started:
+            wait_for_port(port, timeout=5)
+            return server, thread, port
+        server.should_exit = True
+        thread.join(timeout=5)
+    raise RuntimeError(f"uvicorn did not start after {attempts} attempts")
 
 
 def cited_docs(answer: dict[str, Any]) -> set[str]:

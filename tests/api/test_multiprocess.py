@@ -32,6 +32,26 @@ def start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[b
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
+def launch_api(load: list[str], log: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    return start([CITEQA, "serve", "--port", str(port), *load], log, env), port
+
+
+def listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> bool:
+    """True once uvicorn says it listens on ``port``; False when the process exits first.
+
+    free_port() only finds a port that was free a moment ago; another process on this machine can take
+    it while the model loads, and connecting would then reach that process. Uvicorn writes its
+    "running on" line only after its own bind succeeded.
+    """
+    deadline = time.monotonic() + 180
+    while proc.poll() is None and time.monotonic() < deadline:
+        if f"running on http://127.0.0.1:{port}" in log.read_text(errors="replace"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -55,13 +75,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     try:
         wait_for_port(chroma_port, proc=chroma)
         api_env = {**env, "CITEQA_CHROMA_URL": f"http://127.0.0.1:{chroma_port}", "CITEQA_DATA_DIR": str(root / "d")}
-        ports = [free_port(), free_port()]
-        loads = [["--load", str(SAMPLE_DIR)], []]
-        for i, (port, load) in enumerate(zip(ports, loads, strict=True)):
-            procs.append(start([CITEQA, "serve", "--port", str(port), *load], root / f"api{i}.log", api_env))
-        for port, proc in zip(ports, procs[1:], strict=True):
-            wait_for_port(port, timeout=180, proc=proc)
+        specs = [(["--load", str(SAMPLE_DIR)], root / "api0.log"), ([], root / "api1.log")]
+        launched = [launch_api(load, log, api_env) for load, log in specs]  # both load the model at once
+        procs += [proc for proc, _ in launched]  # everything started is stopped at the end (stop is idempotent)
+        ports = []
+        for (load, log), (proc, port) in zip(specs, launched, strict=True):
+            for _ in range(3):
+                if listening(proc, port, log):
+                    break
+                stop(proc)
+                proc, port = launch_api(load, log, api_env)
+                procs.append(proc)
+            else:
+                raise RuntimeError(f"citeqa serve did not start; see {log}")
+            ports.append(port)
         clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=60) for p in ports]
+        for client in clients:
+            client.logs = root  # type: ignore[attr-defined]
         yield {"a": clients[0], "b": clients[1], "chroma": chroma, "logs": root}
         for client in clients:
             client.close()
@@ -72,8 +102,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 def ask(client: httpx.Client, question: str) -> dict[str, Any]:
     response = client.post("/v1/ask", json={"question": question})
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, f"{response.status_code} {response.text}\n{server_logs(client)}"
     return response.json()
+
+
+def server_logs(client: httpx.Client) -> str:
+    """The end of every server log, to explain a failure that happened in another process."""
+    root: Path = client.logs  # type: ignore[attr-defined]
+    tails = [f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+             for log in sorted(root.glob("*.log"))]
+    return "\n".join(tails)
 
 
 def cited(answer: dict[str, Any]) -> set[str]:
