@@ -11,6 +11,7 @@ refusal F1, ties going to the lower threshold (answer more); see eval/README.md.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings(refusal_threshold=-1.0)
     with eval_index(dataset, settings, data_dir=args.data_dir, progress=tqdm_progress) as index:
         service = QAService(index=index, settings=settings)
+        # Soft matching normally runs only near the threshold; a sweep needs it everywhere.
+        service.extractive.soft_band = math.inf
         scores: list[tuple[float, bool]] = []
         for case in dataset.cases:
             if case.answerable is None:

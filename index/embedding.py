@@ -82,6 +82,7 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         self._torch = torch
+        self._static: np.ndarray | None = None
         self.name = model
         self.batch_size = batch_size
         try:
@@ -107,6 +108,22 @@ class Embedder:
             list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def word_vectors(self, words: Sequence[str]) -> np.ndarray:
+        """Static vectors of single words: the mean of their word pieces' input embeddings,
+        normalized. No forward pass (about a thousand times cheaper than embedding each word),
+        good enough to tell "died" ~ "killed" from "population" ~ "city"."""
+        if self._static is None:
+            embeddings = self.model[0].auto_model.get_input_embeddings()
+            self._static = embeddings.weight.detach().cpu().numpy().astype(np.float32)
+        table = self._static
+        ids = self.model.tokenizer(list(words), add_special_tokens=False)["input_ids"]
+        out = np.zeros((len(ids), table.shape[1]), dtype=np.float32)
+        for row, pieces in enumerate(ids):
+            if pieces:
+                out[row] = table[pieces].mean(axis=0)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
 
     def embed_chunks(
         self,

@@ -36,7 +36,7 @@ SIDE_SECOND_MARGIN = 0.05
 DUPLICATE_SIMILARITY = 0.92
 KEY_TERM_PENALTY = 0.5
 FULL_MATCH_BONUS = 0.05
-SOFT_SKIP = 0.15
+SOFT_BAND = 0.15  # soft matching runs when the best score is this close to the threshold
 
 
 def make_citation(n: int, ev: Evidence) -> Citation:
@@ -71,9 +71,10 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, *, index: DocumentIndex, threshold: float) -> None:
+    def __init__(self, *, index: DocumentIndex, threshold: float, soft_band: float = SOFT_BAND) -> None:
         self.index = index
         self.threshold = threshold
+        self.soft_band = soft_band  # math.inf: always soft-match (calibration sweeps need that)
         self.words = WordVectors(index.embedder)
         self.topics = DocumentTopics(index)
 
@@ -117,9 +118,10 @@ class ExtractiveAnswerer:
             prefer_outcomes=about_state,
             topics=self.topics,
         )
-        # Soft matching costs word embeddings; it can only matter near the threshold or for a
-        # follow-up (whose own words must be covered), so clear answers skip it.
-        if evidence and (terms.focus_concepts or evidence[0].score - evidence[0].boost < self.threshold + SOFT_SKIP):
+        # Soft matching costs word embeddings; it only matters near the threshold or for a
+        # follow-up (whose own words must be covered), so clear answers and clear refusals skip it.
+        lexical_best = evidence[0].score - evidence[0].boost if evidence else 0.0
+        if evidence and (terms.focus_concepts or abs(lexical_best - self.threshold) < self.soft_band):
             evidence = rescore_with_word_vectors(evidence, terms, self.words)
         if not evidence:
             return Answer(
