@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,7 +115,8 @@ class Embedder:
         normalized. No forward pass (about a thousand times cheaper than embedding each word),
         good enough to tell "died" ~ "killed" from "population" ~ "city"."""
         if self._static is None:
-            embeddings = self.model[0].auto_model.get_input_embeddings()
+            transformer: Any = self.model[0]
+            embeddings = transformer.auto_model.get_input_embeddings()
             self._static = embeddings.weight.detach().cpu().numpy().astype(np.float32)
         table = self._static
         ids = self.model.tokenizer(list(words), add_special_tokens=False)["input_ids"]

@@ -53,4 +53,8 @@ class DocumentNotFound(CiteqaError):
 
 
 class InvalidRequest(CiteqaError):
-    """A question or a parameter is not acceptable."""
+    """A question or a parameter is not acceptable; ``param`` names it when there is one."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param

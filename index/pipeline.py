@@ -129,7 +129,7 @@ class DocumentIndex:
             stale = [d for d in self._doc_hashes if _version(registry.get(d, {})) != self._doc_hashes[d]]
             self._drop_local(stale)
             fresh = [d for d, meta in registry.items() if d not in self._doc_hashes]
-            self._load_local(self.store.iter_chunks(doc_ids=fresh) if fresh else [])
+            self._load_local(self.store.get_chunks(doc_ids=fresh) if fresh else [])
             for doc_id in fresh:
                 self._doc_hashes[doc_id] = _version(registry[doc_id])
             self._generation = token
@@ -235,21 +235,22 @@ class DocumentIndex:
         )
 
     def stats(self) -> IndexStats:
+        """Figures about the index, cheap enough for every metrics scrape (counts come from memory)."""
         self.sync()
         server = self.settings.chroma_server
         data_dir = None if server else self.settings.data_dir
-        disk = None
+        size = None
         if data_dir is not None and data_dir.exists():
-            disk = sum(p.stat().st_size for p in Path(data_dir).rglob("*") if p.is_file())
+            size = sum(p.stat().st_size for p in Path(data_dir).rglob("*") if p.is_file())
         return IndexStats(
-            documents=len(self.store.document_metadata()),
+            documents=len(self._doc_hashes),
             chunks=self.store.count_chunks(),
             lexical_chunks=len(self.lexical),
             lexical_terms=len(self.lexical._postings),
             embedding_model=self.embedder.identity,
             store=f"chroma server {server[0]}:{server[1]}" if server else "chroma embedded",
             data_dir=str(data_dir) if data_dir else None,
-            disk_bytes=disk,
+            disk_bytes=size,
         )
 
     # writing --------------------------------------------------------------------------------

@@ -13,15 +13,17 @@ Embeddings are always passed explicitly: Chroma's default embedding function wou
 from __future__ import annotations
 
 import base64
+import functools
+import inspect
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from index.errors import ModelError, StoreError
+from index.errors import CiteqaError, ModelError, StoreError
 from index.settings import Settings
 
 MAX_BATCH = 5461  # Chroma's per-call limit for add/upsert
@@ -62,6 +64,29 @@ def make_client(settings: Settings) -> Any:
         raise StoreError(f"cannot open Chroma at {where}: {exc}") from exc
 
 
+def _wrap_chroma_errors(cls: type) -> type:
+    """Make every public method raise StoreError for failures inside chromadb (an unreachable
+    server surfaces as httpx or chromadb exceptions), so callers see one domain error."""
+
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except CiteqaError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"Chroma failed in {method.__name__}: {type(exc).__name__}: {exc}") from exc
+
+        return wrapper
+
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, wrap(member))
+    return cls
+
+
+@_wrap_chroma_errors
 class ChromaStore:
     """Chunks and documents in Chroma, checked against the embedding model that built them.
 
@@ -154,27 +179,30 @@ class ChromaStore:
                 result.setdefault(str((meta or {}).get("doc_id")), set()).add(cid)
         return result
 
-    def iter_chunks(self, *, doc_ids: Sequence[str] | None = None, page: int = 2000) -> Iterator[StoredChunk]:
-        """Every stored chunk (or those of ``doc_ids``), paged."""
+    def get_chunks(self, *, doc_ids: Sequence[str] | None = None, page: int = 2000) -> list[StoredChunk]:
+        """Every stored chunk (or those of ``doc_ids``), fetched in pages."""
+        found: list[StoredChunk] = []
         if doc_ids is not None:
             for lo in range(0, len(doc_ids), 500):
                 got = self.chunks.get(
                     where={"doc_id": {"$in": list(doc_ids[lo : lo + 500])}}, include=["documents", "metadatas"]
                 )
-                yield from self._stored(got)
-            return
+                found += self._stored(got)
+            return found
         offset = 0
         while True:
             got = self.chunks.get(limit=page, offset=offset, include=["documents", "metadatas"])
             if not got["ids"]:
-                return
-            yield from self._stored(got)
+                return found
+            found += self._stored(got)
             offset += len(got["ids"])
 
     @staticmethod
-    def _stored(got: dict[str, Any]) -> Iterator[StoredChunk]:
-        for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-            yield StoredChunk(id=cid, text=text or "", metadata=dict(meta or {}))
+    def _stored(got: dict[str, Any]) -> list[StoredChunk]:
+        return [
+            StoredChunk(id=cid, text=text or "", metadata=dict(meta or {}))
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
 
     def all_chunk_ids(self) -> set[str]:
         ids: set[str] = set()

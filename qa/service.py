@@ -67,10 +67,13 @@ class QAService:
         question = _clean_question(question, self.settings.max_question_chars)
         name = answerer or self.settings.answerer
         if name not in self.answerers:
-            raise InvalidRequest(f"unknown or unconfigured answerer {name!r}; available: {', '.join(self.answerers)}")
+            raise InvalidRequest(
+                f"unknown or unconfigured answerer {name!r}; available: {', '.join(self.answerers)}",
+                param="answerer",
+            )
         k = top_k or self.settings.top_k
         if not 1 <= k <= 50:
-            raise InvalidRequest(f"top_k must be between 1 and 50, got {k}")
+            raise InvalidRequest(f"top_k must be between 1 and 50, got {k}", param="top_k")
         self.index.sync()
         t0 = time.perf_counter()
         query = resolve_followup(question, history)
@@ -105,8 +108,8 @@ class QAService:
 
 def _clean_question(question: str, limit: int) -> str:
     if not isinstance(question, str) or not question.strip():
-        raise InvalidRequest("the question is empty")
+        raise InvalidRequest("the question is empty", param="question")
     question = question.strip()
     if len(question) > limit:
-        raise InvalidRequest(f"the question is {len(question)} characters; the limit is {limit}")
+        raise InvalidRequest(f"the question is {len(question)} characters; the limit is {limit}", param="question")
     return question

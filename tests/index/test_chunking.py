@@ -65,7 +65,7 @@ def test_every_sample_chunk_is_an_exact_span_of_its_document(
 def test_stored_chunks_of_the_sample_index_point_into_the_stored_text(sample_index: DocumentIndex) -> None:
     """What a citation relies on: stored offsets index the stored document text."""
     texts = {d.id: sample_index.get_document(d.id)[1] for d in sample_index.list_documents()}
-    stored = list(sample_index.store.iter_chunks())
+    stored = list(sample_index.store.get_chunks())
     assert len(stored) == sum(d.chunk_count for d in sample_index.list_documents())
     for item in stored:
         chunk = sample_index.chunk(item.id)

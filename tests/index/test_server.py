@@ -139,3 +139,13 @@ def test_two_processes_see_each_others_additions(
     assert [d.id for d in index.list_documents()] == [DOC_RETAKE, "harbour"]
     assert lexical_docs(index, "Zeebrugge harbour") == {"harbour"}
     assert_consistent(index)
+
+
+def test_an_unreachable_chroma_server_is_a_store_error(tmp_path, embedder):
+    from index.errors import StoreError
+    from index.pipeline import DocumentIndex
+    from tests.conftest import free_port, make_settings
+
+    settings = make_settings(tmp_path / "idx", chroma_host="127.0.0.1", chroma_port=free_port())
+    with pytest.raises(StoreError, match="Chroma"):
+        DocumentIndex.open(settings, embedder=embedder)
