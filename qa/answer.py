@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from index.pipeline import DocumentIndex
-from qa.citations import Citation
+from qa.citations import Citation, cite_span
 from qa.evidence import (
     DocumentTopics,
     Evidence,
@@ -40,19 +40,7 @@ SOFT_BAND = 0.15  # soft matching runs when the best score is this close to the 
 
 
 def make_citation(n: int, ev: Evidence) -> Citation:
-    chunk = ev.chunk
-    return Citation(
-        n=n,
-        doc_id=chunk.doc_id,
-        title=chunk.title,
-        source=chunk.source,
-        url=chunk.url,
-        published_at=chunk.published_at,
-        chunk_id=chunk.id,
-        start=ev.start,
-        end=ev.end,
-        quote=ev.text,
-    )
+    return cite_span(n, ev.chunk, ev.start, ev.end)
 
 
 def source_label(ev: Evidence) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from index.pipeline import IndexedChunk
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -34,6 +36,22 @@ class Citation:
             parts.append(self.source)
         parts.append(self.published_at or "undated")
         return ", ".join(parts)
+
+
+def cite_span(n: int, chunk: IndexedChunk, start: int, end: int) -> Citation:
+    """Citation ``n`` for ``[start, end)`` (document offsets) inside ``chunk``, quote taken from it."""
+    return Citation(
+        n=n,
+        doc_id=chunk.doc_id,
+        title=chunk.title,
+        source=chunk.source,
+        url=chunk.url,
+        published_at=chunk.published_at,
+        chunk_id=chunk.id,
+        start=start,
+        end=end,
+        quote=chunk.text[start - chunk.start : end - chunk.start],
+    )
 
 
 def quote_is_valid(citation: Citation, document_text: str) -> bool:

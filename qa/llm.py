@@ -23,7 +23,7 @@ import numpy as np
 from index.chunking import split_sentences
 from index.pipeline import DocumentIndex
 from index.settings import Settings
-from qa.citations import Citation
+from qa.citations import Citation, cite_span
 from qa.types import Answer, Message, Passage
 
 PROMPT_VERSION = "v1"
@@ -172,20 +172,7 @@ class LLMAnswerer:
                     chunk = self.index.chunk(chunk_id)
                     assert chunk is not None
                     by_key[key] = len(citations) + 1
-                    citations.append(
-                        Citation(
-                            n=by_key[key],
-                            doc_id=chunk.doc_id,
-                            title=chunk.title,
-                            source=chunk.source,
-                            url=chunk.url,
-                            published_at=chunk.published_at,
-                            chunk_id=chunk_id,
-                            start=start,
-                            end=end,
-                            quote=chunk.text[start - chunk.start : end - chunk.start],
-                        )
-                    )
+                    citations.append(cite_span(by_key[key], chunk, start, end))
                 numbers.append(by_key[key])
             kept.append(claim + " " + "".join(f"[{n}]" for n in numbers))
         return " ".join(kept), citations, dropped
