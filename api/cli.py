@@ -119,9 +119,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-Command = Callable[[argparse.Namespace, Settings], int]
-
-
 def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="citeqa", description="Answers from your documents, with checkable citations."

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from eval import metrics as m
 from eval.datasets import KINDS, EvalCase, EvalDataset, verify_evidence
 from eval.errors import DatasetError
 from index.errors import CiteqaError
-from index.pipeline import DocumentIndex
+from index.pipeline import DocumentIndex, ProgressFactory
 from index.settings import Settings
 from qa.citations import Citation, quote_is_valid
 from qa.service import QAService
@@ -31,7 +31,6 @@ from qa.types import Answer, Passage
 
 DEFAULT_K = 10
 MAX_PASSAGES = 50  # passages fetched per query to rank documents for doc-level metrics
-ProgressFactory = Callable[[int, str], Any]  # (total, description) -> object with update(n) and close()
 
 
 @dataclass

@@ -144,6 +144,11 @@ class BM25Index:
     def ids(self) -> set[str]:
         return set(self._row_of)
 
+    @property
+    def term_count(self) -> int:
+        """Distinct terms (words, stems and name keys) in the index."""
+        return len(self._postings)
+
     def idf(self, term: str) -> float:
         """BM25 idf of a term; a term no chunk contains gets the highest idf."""
         n = len(self._row_of)

@@ -246,7 +246,7 @@ class DocumentIndex:
             documents=len(self._doc_hashes),
             chunks=self.store.count_chunks(),
             lexical_chunks=len(self.lexical),
-            lexical_terms=len(self.lexical._postings),
+            lexical_terms=self.lexical.term_count,
             embedding_model=self.embedder.identity,
             store=f"chroma server {server[0]}:{server[1]}" if server else "chroma embedded",
             data_dir=str(data_dir) if data_dir else None,
