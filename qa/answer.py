@@ -22,6 +22,7 @@ from qa.evidence import (
     expected_fact,
     rescore_with_word_vectors,
     score_sentences,
+    statements,
 )
 from qa.types import Answer, ConflictSide, Passage
 
@@ -116,7 +117,8 @@ class ExtractiveAnswerer:
                 question=question, query=query, text=REFUSAL_TEXT, citations=[], refused=True, answerer=self.name
             )
         best = evidence[0]
-        context = [best.chunk.text] + [p.text for p in passages[:3]]
+        context = [statements(best.chunk.text, start=best.chunk.start)]
+        context += [statements(p.text, start=p.start) for p in passages[:3]]
         strength = self.evidence_strength(best, terms, context)
         if strength < self.threshold:
             return self._refusal(question, query, evidence, strength)

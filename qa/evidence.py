@@ -56,6 +56,19 @@ _YES_NO = re.compile(r"^\s*(did|does|do|is|are|was|were|has|have|had|can|could)\
 OUTCOME_BONUS = 0.08
 
 
+_HEADING_LINE = re.compile(r"^[ \t]*#.*$", re.M)
+
+
+def statements(text: str, *, start: int) -> str:
+    """``text`` (at document offset ``start``) without its heading lines: inside an article they are
+    section titles or links to other stories ("READ MORE: Canada's mission in Iraq..."), which say
+    nothing about this one. The document's own title, its first line, stays."""
+    if start == 0 and text.lstrip().startswith("#"):
+        title, _, rest = text.partition("\n")
+        return title + "\n" + _HEADING_LINE.sub("", rest)
+    return _HEADING_LINE.sub("", text)
+
+
 def asks_about_state(question: str) -> bool:
     """Does the question ask who holds/won/lost something, or how things stand (not a number or a date)?"""
     if expected_fact(question) is not None:
@@ -124,8 +137,10 @@ class QueryTerms:
             self.concepts.append((frozenset(alternatives), weight))
             self.concept_words.append(word)
         self.total = sum(w for _, w in self.concepts) or 1.0
-        # Numbers and capitalised words (past the first) name what the question is about.
-        first = words[0] if words else ""
+        # Numbers and capitalised words name what the question is about; the question's first word
+        # is capitalised anyway ("Canadian" in "Which Canadian soldiers..." is a name, "Where" is not).
+        all_words = self.analyzer.words(query)
+        first = all_words[0] if all_words else ""
         self.key_concepts = [
             i
             for i, word in enumerate(self.concept_words)
