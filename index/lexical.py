@@ -11,6 +11,7 @@ The index is incremental (add and remove chunk ids) and is scored with NumPy.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -33,17 +34,20 @@ STOPWORDS = frozenset(
 _PARTS = re.compile(r"[-'’]")
 _ARTICLE = re.compile(r"^(?:al|el)[-'’]?(?=\w{4,})")
 _SKELETON_DROP = re.compile(r"[aeiouyhw\W_\d]+")
+_POSSESSIVE = re.compile(r"['’]s$")
+_REPEATS = re.compile(r"(.)\1+")
 SKELETON_WEIGHT = 0.5
 
 
+@functools.lru_cache(maxsize=262_144)  # the answerer asks for the same words' keys on every question
 def skeleton(word: str) -> str | None:
     """Consonant skeleton of a name (see module docstring); None when too short to be useful."""
     if any(ch.isdigit() for ch in word):
         return None
-    low = _ARTICLE.sub("", re.sub(r"['’]s$", "", word.lower()))
+    low = _ARTICLE.sub("", _POSSESSIVE.sub("", word.lower()))
     low = low.replace("ph", "f").replace("c", "k").replace("q", "k")
     key = _SKELETON_DROP.sub("", low)
-    key = re.sub(r"(.)\1+", r"\1", key)
+    key = _REPEATS.sub(r"\1", key)
     return f"~{key}" if len(key) >= 3 else None
 
 
@@ -148,6 +152,10 @@ class BM25Index:
     def term_count(self) -> int:
         """Distinct terms (words, stems and name keys) in the index."""
         return len(self._postings)
+
+    def frequency(self, term: str) -> int:
+        """How many chunks contain a term."""
+        return len(self._postings.get(term, ()))
 
     def idf(self, term: str) -> float:
         """BM25 idf of a term; a term no chunk contains gets the highest idf."""
