@@ -4,8 +4,8 @@
 
 Asks every case once with refusal switched off, records the evidence strength the answerer
 computed (``Answer.score``), then sweeps thresholds and prints refusal precision/recall and the
-share of answerable cases kept, per threshold. The chosen threshold is the one with the best
-refusal F1, ties going to the lower threshold (answer more); see eval/README.md.
+share of answerable cases kept, per threshold. The chosen threshold is the middle of the longest
+run of thresholds with the best refusal F1 (the widest margin on both sides); see eval/README.md.
 """
 
 from __future__ import annotations
@@ -38,6 +38,23 @@ def sweep(scores: list[tuple[float, bool]], thresholds: list[float]) -> list[dic
     return rows
 
 
+def choose_threshold(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The middle of the longest run of thresholds with the best refusal F1 (lower middle on a
+    tie): as far as the data allows from both the answerable and the unanswerable cases nearest
+    to it, so a new case is least likely to land on the wrong side."""
+    top = max(round(r["f1"], 6) for r in rows)
+    runs: list[list[dict[str, float]]] = []
+    for i, r in enumerate(rows):
+        if round(r["f1"], 6) != top:
+            continue
+        if runs and rows.index(runs[-1][-1]) == i - 1:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    run = max(runs, key=len)
+    return run[(len(run) - 1) // 2]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", default="sample-news")
@@ -59,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{answer.score:7.3f} {mark} {case.id:12} {case.question[:70]}")
     thresholds = [round(0.20 + 0.01 * i, 2) for i in range(41)]
     rows = sweep(scores, thresholds)
-    best = max(rows, key=lambda r: (round(r["f1"], 6), -r["threshold"]))
+    best = choose_threshold(rows)
     print("\nthreshold  refusal-P  refusal-R  refusal-F1  answerable-kept")
     for r in rows:
         flag = "  <- best" if r is best else ""

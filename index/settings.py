@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0.0)
     lexical_weight: float = Field(1.0, ge=0.0)
     refusal_threshold: float = Field(
-        0.45, ge=-1.0, le=1.0, description="Minimum evidence score to answer (see eval/README.md)."
+        0.43, ge=-1.0, le=1.0, description="Minimum evidence score to answer (see eval/README.md)."
     )
     answerer: Literal["extractive", "llm"] = Field("extractive")
 

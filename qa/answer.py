@@ -14,6 +14,7 @@ import numpy as np
 from index.pipeline import DocumentIndex
 from qa.citations import Citation, cite_span
 from qa.evidence import (
+    _OUTCOME,
     DocumentTopics,
     Evidence,
     QueryTerms,
@@ -37,6 +38,7 @@ SIDE_SECOND_MARGIN = 0.05
 DUPLICATE_SIMILARITY = 0.92
 KEY_TERM_PENALTY = 0.5
 FULL_MATCH_BONUS = 0.05
+UNSTATED_PENALTY = 0.25  # the best sentence does not state what is asked (see states_what_is_asked)
 SOFT_BAND = 0.15  # soft matching runs when the best score is this close to the threshold
 
 
@@ -68,13 +70,37 @@ class ExtractiveAnswerer:
         self.topics = DocumentTopics(index)
 
     def evidence_strength(self, best: Evidence, terms: QueryTerms, context: list[str]) -> float:
-        """Best sentence score, lowered when the question's names or numbers are absent, raised when
-        the sentence holds every word the question asks about (names defeat the dense model:
-        "Who is Rakan Said?" is about a name it has no meaning for)."""
+        """Best sentence score, lowered when the question's names or numbers are absent or the
+        sentence does not state what is asked, raised when the sentence holds every word the
+        question asks about (names defeat the dense model: "Who is Rakan Said?" is about a name it
+        has no meaning for)."""
         strength = best.score - best.boost
         if best.coverage >= 0.99 and len(terms.concepts) >= 2:
             strength += FULL_MATCH_BONUS
-        return strength * (1.0 - KEY_TERM_PENALTY * terms.missing_key_terms(context, self.words))
+        strength *= 1.0 - KEY_TERM_PENALTY * terms.missing_key_terms(context, self.words)
+        if not self.states_what_is_asked(best, terms):
+            strength *= 1.0 - UNSTATED_PENALTY
+        return strength
+
+    def states_what_is_asked(self, best: Evidence, terms: QueryTerms) -> bool:
+        """Does the sentence say something about what the question asks, beyond whom it is about?
+
+        A sentence about the right town that names none of the asked-for relation ("Who commanded
+        the fighters in Abu Kamal?", "What is the population of Abu Kamal?") does not answer; nor
+        does a number that counts something other than what "how many ..." asks about. Two
+        statements of who holds or won something count as the same relation ("Who controls X?",
+        "... defeated the Islamic State in X"), since that is how reports word it.
+        """
+        scores = terms.matched([best.text], self.words)
+        if terms.counted and any(scores[i] == 0.0 for i in terms.counted):
+            return False
+        if terms.focus_concepts:  # a follow-up: its own words are already required (rescoring)
+            return True
+        asked = terms.asked_concepts(self.topics.topic(best.chunk.doc_id))
+        if not asked or any(scores[i] > 0.0 for i in asked):
+            return True
+        asked_words = " ".join(terms.concept_words[i] for i in asked)
+        return bool(_OUTCOME.search(asked_words) and _OUTCOME.search(best.text))
 
     def answer(
         self,
@@ -95,6 +121,9 @@ class ExtractiveAnswerer:
         # contribute sentences to one answer.
         about_state = asks_about_state(question)
         terms = QueryTerms(self.index.lexical, query, focus=question if query != question else None)
+        if terms.unknown:
+            names = {name for doc in dict.fromkeys(p.doc_id for p in passages) for name in self.topics.names_of(doc)}
+            terms.add_aliases(sorted(names), self.words)
         if question_vector is not None and query != question:
             blended = query_vector + question_vector
             query_vector = blended / max(float(np.linalg.norm(blended)), 1e-12)

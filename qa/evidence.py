@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -21,6 +22,7 @@ DENSE_WEIGHT = 0.65
 COVERAGE_WEIGHT = 0.35
 TYPE_PENALTY = 0.15  # a sentence without the kind of fact the question asks for (a number, a time)
 SOFT_MATCH = 0.45  # static word-vector cosine that counts as the same concept (died~killed 0.58)
+NAME_MATCH = 0.6  # contextual cosine of two names embedded alone that makes them aliases (Daesh~ISIS 0.69)
 CONTEXT_CREDIT = 0.7
 HEADING_PENALTY = 0.1
 MIN_WORDS = 4
@@ -50,6 +52,7 @@ _OUTCOME = re.compile(
     r"|los[ei]\w*|won|win\w*|victor\w*|killed|dead|died|alive|counter\w*|stronghold)\b",
     re.I,
 )
+_COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
 _ASKS_STATE = re.compile(r"\b(situation|status|still|now|currently|who (controls|holds|won|lost))\b", re.I)
 _NAME = re.compile(r"\b[A-Z][\w'-]+(?: [A-Z][\w'-]+)*")
 _YES_NO = re.compile(r"^\s*(did|does|do|is|are|was|were|has|have|had|can|could)\b", re.I)
@@ -67,6 +70,24 @@ def statements(text: str, *, start: int) -> str:
         title, _, rest = text.partition("\n")
         return title + "\n" + _HEADING_LINE.sub("", rest)
     return _HEADING_LINE.sub("", text)
+
+
+# Words that say what kind of answer is wanted, not what it is about: "many" in "how many" (the
+# answer is a number, see expected_fact), "part" and "play" in "what part did X play" (the answer is
+# what X did). Evidence never repeats them, so counting them as concepts only lowers its coverage.
+_FRAME = re.compile(
+    r"\bhow (?P<amount>many|much)\b"
+    r"|\b(?:what|which) (?P<role>role|part)s?\b.*?\b(?P<play>play(?:s|ed|ing)?)\b"
+    r"|\bwhat (?:has |had )?(?P<happen>happen(?:s|ed)?)\b",
+    re.I,
+)
+
+
+def frame_words(question: str) -> set[str]:
+    """The lower-cased words of ``question`` that only frame it (see _FRAME)."""
+    return {
+        word.lower() for match in _FRAME.finditer(question) for word in match.groupdict().values() if word is not None
+    }
 
 
 def asks_about_state(question: str) -> bool:
@@ -112,11 +133,14 @@ class QueryTerms:
         self.analyzer = lexical.analyzer
         # Words of the focus (a follow-up's own question) weigh double against earlier turns'.
         focus_terms = set(self.analyzer.query_terms(focus)) if focus else set()
-        words = [w for w in self.analyzer.words(query) if self.analyzer.query_terms(w)]
+        frame = frame_words(query)
+        words = [w for w in self.analyzer.words(query) if w.lower() not in frame and self.analyzer.query_terms(w)]
         self.concepts: list[tuple[frozenset[str], float]] = []
         self.concept_words: list[str] = []
         self.focus_concepts: set[int] = set()
-        seen: set[frozenset[str]] = set()
+        self.aliases: dict[str, str] = {}  # question name -> the indexed name taken for it
+        seen: dict[frozenset[str], int] = {}
+        index_of_word: dict[str, int] = {}
         for i, word in enumerate(words):
             stems = [t for t in self.analyzer.query_terms(word) if not t.startswith("~")]
             alternatives = set(stems)
@@ -127,9 +151,13 @@ class QueryTerms:
             key = skeleton(word)
             if key:
                 alternatives.add(key)
-            if not alternatives or frozenset(alternatives) in seen:
+            if not alternatives:
                 continue
-            seen.add(frozenset(alternatives))
+            if frozenset(alternatives) in seen:
+                index_of_word.setdefault(word.lower(), seen[frozenset(alternatives)])
+                continue
+            seen[frozenset(alternatives)] = len(self.concepts)
+            index_of_word.setdefault(word.lower(), len(self.concepts))
             weight = max(lexical.idf(t) for t in stems) if stems else lexical.idf(next(iter(alternatives)))
             if alternatives & focus_terms:
                 weight *= 2.0
@@ -137,6 +165,7 @@ class QueryTerms:
             self.concepts.append((frozenset(alternatives), weight))
             self.concept_words.append(word)
         self.total = sum(w for _, w in self.concepts) or 1.0
+        self.unknown = {i for i, (alts, _) in enumerate(self.concepts) if not any(lexical.frequency(t) for t in alts)}
         # Numbers and capitalised words name what the question is about; the question's first word
         # is capitalised anyway ("Canadian" in "Which Canadian soldiers..." is a name, "Where" is not).
         all_words = self.analyzer.words(query)
@@ -146,6 +175,16 @@ class QueryTerms:
             for i, word in enumerate(self.concept_words)
             if _NUMBER.fullmatch(word) or (word != first and word[:1].isupper())
         ]
+        # What "how many ..." counts: the words up to the next function word ("US soldiers" in
+        # "How many US soldiers were killed?"). A number is only an answer if it counts those.
+        self.counted: list[int] = []
+        match = _COUNTED.search(focus or query)
+        if match:
+            for word in self.analyzer.words(match.group(1)):
+                if word.lower() in STOPWORDS:
+                    break
+                if word.lower() in index_of_word:
+                    self.counted.append(index_of_word[word.lower()])
 
     def _present(self, texts: list[str]) -> frozenset[str]:
         if len(texts) == 1:
@@ -183,6 +222,28 @@ class QueryTerms:
         total = sum(self.concepts[i][1] for i in chosen)
         return sum(self.concepts[i][1] * scores[i] for i in chosen) / total if total else 1.0
 
+    def add_aliases(self, names: list[str], words: WordVectors) -> None:
+        """Let a name that no indexed text holds match the one of ``names`` (the retrieved
+        documents' main names) that the model places next to it: "Daesh" -> ISIS (0.69), where
+        sibling names stay apart ("Canadian" ~ "Iranian" 0.45). Spelling variants are the name
+        skeletons' job; this is for other names of the same thing. Embeds only unknown names."""
+        unknown = [i for i in self.key_concepts if i in self.unknown and not _NUMBER.fullmatch(self.concept_words[i])]
+        if not unknown or not names:
+            return
+        sims = words.name_similarity([self.concept_words[i] for i in unknown], names)
+        for row, i in enumerate(unknown):
+            best = int(np.argmax(sims[row]))
+            if sims[row, best] >= NAME_MATCH:
+                alts, weight = self.concepts[i]
+                self.concepts[i] = (alts | frozenset(self.analyzer.query_terms(names[best])), weight)
+                self.aliases[self.concept_words[i]] = names[best]
+
+    def asked_concepts(self, topic: str) -> list[int]:
+        """Concepts that say what is asked rather than whom it is about: all but the names the
+        document is mainly about (``topic``, see :class:`DocumentTopics`)."""
+        names = self.analyzer.terms_of(topic)
+        return [i for i, (alts, _) in enumerate(self.concepts) if not alts & names]
+
     def missing_key_terms(self, texts: list[str], words: WordVectors | None = None) -> float:
         """Share of key concepts (numbers, names) that none of ``texts`` holds."""
         if not self.key_concepts:
@@ -201,9 +262,12 @@ class DocumentTopics:
     def __init__(self, index: DocumentIndex, *, names: int = 5) -> None:
         self.index = index
         self.names = names
-        self._cache: dict[tuple[str, str], str] = {}
+        self._cache: dict[tuple[str, str], list[str]] = {}
 
     def topic(self, doc_id: str) -> str:
+        return " ".join(self.names_of(doc_id))
+
+    def names_of(self, doc_id: str) -> list[str]:
         digest, chunks = self.index.document_chunks(doc_id)
         key = (doc_id, digest)
         if key not in self._cache:
@@ -221,12 +285,13 @@ class DocumentTopics:
                     counts[sk] = counts.get(sk, 0) + 1
                     surface.setdefault(sk, name)
             top = sorted(counts, key=lambda k: (-counts[k], k))[: self.names]
-            self._cache[key] = " ".join(surface[k] for k in top)
+            self._cache[key] = [surface[k] for k in top]
         return self._cache[key]
 
 
 class WordVectors:
-    """Static word vectors (see :meth:`Embedder.word_vectors`), cached, for soft term matching.
+    """Word vectors for soft term matching, cached: static ones for words (see
+    :meth:`Embedder.word_vectors`), contextual ones for names (aliases need the model).
 
     Args:
         embedder: the index's embedding model.
@@ -240,20 +305,33 @@ class WordVectors:
         self._lock = threading.Lock()
 
     def vectors(self, words: list[str]) -> np.ndarray:
-        keys = [w.lower() for w in words]
-        with self._lock:
-            todo = sorted({k for k in keys if k not in self._cache})
-        if todo:
-            fresh = self.embedder.word_vectors(todo)
-            with self._lock:
-                if len(self._cache) + len(todo) > self.capacity:
-                    self._cache.clear()
-                self._cache.update(zip(todo, fresh, strict=True))
-        with self._lock:
-            return np.stack([self._cache[k] for k in keys])
+        """Static vectors (cheap lookups), one row per word."""
+        return self._cached([w.lower() for w in words], self.embedder.word_vectors)
 
     def similarity(self, left: list[str], right: list[str]) -> np.ndarray:
         return self.vectors(left) @ self.vectors(right).T
+
+    def name_vectors(self, names: list[str]) -> np.ndarray:
+        """Each name embedded on its own by the model (a forward pass, so kept for names), cached."""
+        # Their own key space: "Said" the name is not the static vector of "said".
+        keys = ["\0" + n for n in names]
+        return self._cached(keys, lambda todo: self.embedder.embed_queries([k[1:] for k in todo]))
+
+    def _cached(self, keys: list[str], compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        with self._lock:
+            found = {k: self._cache[k] for k in set(keys) if k in self._cache}
+        todo = sorted(set(keys) - found.keys())
+        if todo:
+            fresh = dict(zip(todo, compute(todo), strict=True))
+            found.update(fresh)
+            with self._lock:
+                if len(self._cache) + len(todo) > self.capacity:
+                    self._cache.clear()
+                self._cache.update(fresh)
+        return np.stack([found[k] for k in keys])
+
+    def name_similarity(self, left: list[str], right: list[str]) -> np.ndarray:
+        return self.name_vectors(left) @ self.name_vectors(right).T
 
 
 def rescore_with_word_vectors(

@@ -78,3 +78,33 @@ def test_bad_questions_are_rejected_clearly(sample_qa, question):
 def test_unknown_answerer_is_rejected(sample_qa):
     with pytest.raises(InvalidRequest, match="llm"):
         sample_qa.ask("Who is Rakan Said?", answerer="llm")  # no LLM configured here
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # "Canadian" is only in a READ MORE link to another story, not in this one.
+        "Which Canadian soldiers were killed fighting ISIS?",
+        # The town and the group are there; who commanded them is not.
+        "Who commanded the Islamic State fighters in Abu Kamal?",
+        # There is a death toll, but it does not count US soldiers.
+        "How many US soldiers were killed in the battle for Abu Kamal?",
+    ],
+)
+def test_questions_that_only_share_the_topic_are_refused(sample_qa, question):
+    answer = sample_qa.ask(question)
+    assert answer.refused, answer.text
+
+
+def test_another_name_for_the_same_group_finds_its_evidence(sample_qa, sample_index):
+    answer = sample_qa.ask("Which was the last Syrian city held by Daesh?")
+    assert not answer.refused
+    assert any(c.doc_id == DOC_RETAKE and "the last city of Syria in its power" in c.quote for c in answer.citations)
+    assert_citations_verifiable(sample_index, answer)
+
+
+def test_question_framing_does_not_count_against_the_evidence(sample_qa, sample_index):
+    answer = sample_qa.ask("What part did Hezbollah play in the battle?")
+    assert not answer.refused
+    assert any(c.doc_id == DOC_DEFEAT and "Hezbollah" in c.quote for c in answer.citations)
+    assert_citations_verifiable(sample_index, answer)
