@@ -74,11 +74,13 @@ def statements(text: str, *, start: int) -> str:
 
 # Words that say what kind of answer is wanted, not what it is about: "many" in "how many" (the
 # answer is a number, see expected_fact), "part" and "play" in "what part did X play" (the answer is
-# what X did). Evidence never repeats them, so counting them as concepts only lowers its coverage.
+# what X did), "situation" in "what is the situation of X" (the answer says how X stands).
+# Evidence never repeats them, so counting them as concepts only lowers its coverage.
 _FRAME = re.compile(
     r"\bhow (?P<amount>many|much)\b"
     r"|\b(?:what|which) (?P<role>role|part)s?\b.*?\b(?P<play>play(?:s|ed|ing)?)\b"
-    r"|\bwhat (?:has |had )?(?P<happen>happen(?:s|ed)?)\b",
+    r"|\bwhat (?:has |had )?(?P<happen>happen(?:s|ed)?)\b"
+    r"|\bwhat(?:'s| is| was) the (?P<situation>situation|status)\b",
     re.I,
 )
 

@@ -1,7 +1,9 @@
 """The sample-news eval as a regression gate: no metric may fall below the committed baseline.
 
 When a change improves the numbers on purpose, refresh the baseline in the same commit:
-``citeqa eval sample-news --save-baseline eval/baselines/sample-news.json``.
+``citeqa eval sample-news --save-baseline eval/baselines/sample-news.json`` and, for the held-out
+cases, ``citeqa eval eval/sample-news/heldout.jsonl --corpus data/sample-news --save-baseline
+eval/baselines/sample-news-heldout.json``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from api.cli import main
-from eval.datasets import load_sample_news
+from eval.datasets import SAMPLE_NEWS_CORPUS, load_qa_jsonl, load_sample_news
 from eval.report import DEFAULT_TOLERANCE, compare_with_baseline, load_baseline
 from eval.runner import build_report, eval_index, run_eval
 from index.embedding import Embedder
@@ -21,6 +23,8 @@ from qa.service import QAService
 from tests.conftest import ROOT, make_settings
 
 BASELINE = ROOT / "eval" / "baselines" / "sample-news.json"
+HELD_OUT = ROOT / "eval" / "sample-news" / "heldout.jsonl"
+HELD_OUT_BASELINE = ROOT / "eval" / "baselines" / "sample-news-heldout.json"
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +48,17 @@ def test_every_citation_quotes_its_document_exactly(sample_news_report: dict[str
 def test_no_metric_falls_below_the_committed_baseline(sample_news_report: dict[str, Any]) -> None:
     regressions = compare_with_baseline(sample_news_report, load_baseline(BASELINE), tolerance=DEFAULT_TOLERANCE)
     assert not regressions, "below eval/baselines/sample-news.json:\n" + "\n".join(map(str, regressions))
+
+
+def test_held_out_cases_stay_at_their_baseline(tmp_path: Path, embedder: Embedder) -> None:
+    """Cases written after the answerer's rules, to show whether they generalise (eval/README.md)."""
+    dataset = load_qa_jsonl(HELD_OUT, corpus=SAMPLE_NEWS_CORPUS)
+    with eval_index(dataset, make_settings(tmp_path), embedder=embedder) as index:
+        service = QAService(index=index, settings=index.settings)
+        report = build_report(dataset, run_eval(dataset, service), service=service, k=10)
+    assert report["overall"]["quote_validity"] == 1.0
+    regressions = compare_with_baseline(report, load_baseline(HELD_OUT_BASELINE), tolerance=DEFAULT_TOLERANCE)
+    assert not regressions, f"below {HELD_OUT_BASELINE.name}:\n" + "\n".join(map(str, regressions))
 
 
 def test_cli_exits_non_zero_when_a_metric_drops_below_the_baseline(

@@ -50,7 +50,15 @@ def test_unanswerable_questions_are_refused_with_see_also(sample_qa, sample_inde
     assert_citations_verifiable(sample_index, answer)
 
 
-@pytest.mark.parametrize("question", ["Who controls Abu Kamal?", "Did ISIS hold Boukamal?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who controls Abu Kamal?",
+        "Did ISIS hold Boukamal?",
+        # The undated report's side is worded far from the question ("evicted the government forces").
+        "What is the situation of the pro-government forces in Boukamal?",
+    ],
+)
 def test_conflicting_reports_are_shown_side_by_side_with_dates(sample_qa, sample_index, question):
     answer = sample_qa.ask(question)
     assert not answer.refused

@@ -23,6 +23,7 @@ def test_framing_words_are_not_concepts_the_evidence_must_hold():
     assert frame_words("What part did Hezbollah play in the battle?") == {"part", "play"}
     assert frame_words("What role does Iran play in the war?") == {"role", "play"}
     assert frame_words("What happened in Raqqa in 2019?") == {"happened"}
+    assert frame_words("What is the situation of the pro-government forces?") == {"situation"}
     # "part" without "play" is what is asked about, not framing.
     assert frame_words("Which part of the town was shelled?") == set()
     terms = QueryTerms(small_index(), "What part did Hezbollah play in the battle?")
