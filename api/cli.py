@@ -25,11 +25,13 @@ def tqdm_progress(total: int, description: str) -> Any:
     return tqdm(total=total, desc=description, unit="chunk", file=sys.stderr, disable=None, dynamic_ncols=True)
 
 
-def open_index(settings: Settings) -> Any:
+def open_index(settings: Settings, *, embeds: bool = True) -> Any:
+    """The index; ``embeds=False`` for commands that never embed (list, rm, stats), which then
+    skip loading the model (its weights are still verified against the index)."""
     from index.pipeline import DocumentIndex
 
-    print("loading the embedding model and the index ...", file=sys.stderr)
-    return DocumentIndex.open(settings)
+    print("loading the embedding model and the index ..." if embeds else "opening the index ...", file=sys.stderr)
+    return DocumentIndex.open(settings, load_model=embeds)
 
 
 def emit_json(payload: Any) -> None:
@@ -62,7 +64,7 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_index_list(args: argparse.Namespace, settings: Settings) -> int:
     """List indexed documents with their chunk counts."""
-    docs = open_index(settings).list_documents()
+    docs = open_index(settings, embeds=False).list_documents()
     if args.json:
         emit_json([asdict(d) for d in docs])
         return EXIT_OK
@@ -76,7 +78,7 @@ def cmd_index_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_index_rm(args: argparse.Namespace, settings: Settings) -> int:
     """Delete documents (and their chunks) by id."""
-    index = open_index(settings)
+    index = open_index(settings, embeds=False)
     status = EXIT_OK
     for doc_id in args.doc_ids:
         try:
@@ -91,7 +93,7 @@ def cmd_index_rm(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_index_stats(args: argparse.Namespace, settings: Settings) -> int:
     """Show document, chunk and disk figures for the index."""
-    stats = open_index(settings).stats()
+    stats = open_index(settings, embeds=False).stats()
     if args.json:
         emit_json(asdict(stats))
     else:

@@ -8,7 +8,9 @@ sentences with those, so answering a question never re-embeds passages.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,22 @@ def resolve_model(name: str) -> tuple[Path, str | None]:
     return path, None
 
 
+def _configured_dimension(path: Path) -> int | None:
+    """The embedding size a sentence-transformers directory declares, read without loading it:
+    its pooling module's word_embedding_dimension, when pooling is the last module that sets it
+    (None otherwise, e.g. a Dense layer after pooling)."""
+    try:
+        modules = json.loads((path / "modules.json").read_text())
+        kinds = [m.get("type", "") for m in modules]
+        if any(k.endswith(("Dense", "LSTM", "CNN")) for k in kinds):
+            return None
+        pooling = next(m for m in modules if m.get("type", "").endswith("Pooling"))
+        config = json.loads((path / pooling["path"] / "config.json").read_text())
+        return int(config["word_embedding_dimension"])
+    except (OSError, ValueError, KeyError, StopIteration, TypeError, AttributeError):
+        return None
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -63,7 +81,14 @@ class Embedder:
         batch_size: chunks per forward pass.
     """
 
-    def __init__(self, model: str = BUNDLED_MODEL, *, expected_sha256: str | None = None, batch_size: int = 32):
+    def __init__(
+        self,
+        model: str = BUNDLED_MODEL,
+        *,
+        expected_sha256: str | None = None,
+        batch_size: int = 32,
+        load: bool = True,
+    ):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         path, bundled_sha = resolve_model(model)
@@ -79,24 +104,53 @@ class Embedder:
                 )
         # Lower-cased: the identity a collection records must not depend on how the hash was typed.
         self.weights_sha256 = (want or (file_sha256(weights) if weights.is_file() else "unknown")).lower()
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        self._torch = torch
-        self._static: np.ndarray | None = None
         self.name = model
         self.batch_size = batch_size
-        try:
-            self.model = SentenceTransformer(str(path), device="cpu")
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load embedding model from {path}: {exc}") from exc
-        self.model.eval()
-        self.max_tokens = int(self.model.max_seq_length or 256)
-        dim = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else None
-        dim = dim or self.model.get_sentence_embedding_dimension()
+        self.path = path
+        self._model: Any = None
+        self._static: np.ndarray | None = None
+        self._load_lock = threading.Lock()
+        dim = None if load else _configured_dimension(path)
+        if dim is None:
+            dim = self.load()
+        self.dim = dim
+
+    def load(self) -> int:
+        """Load the model now (normally done on first use when built with ``load=False``).
+
+        Returns:
+            its embedding dimension.
+
+        Raises:
+            ModelError: the directory does not hold a model sentence-transformers can load.
+        """
+        with self._load_lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                try:
+                    model = SentenceTransformer(str(self.path), device="cpu")
+                except (OSError, ValueError) as exc:
+                    raise ModelError(f"cannot load embedding model from {self.path}: {exc}") from exc
+                model.eval()
+                self._model = model
+        model = self._model
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = get_dim()
         if not dim:
-            raise ModelError(f"the model in {path} does not report its embedding dimension")
-        self.dim = int(dim)
+            raise ModelError(f"the model in {self.path} does not report its embedding dimension")
+        return int(dim)
+
+    @property
+    def model(self) -> Any:
+        """The sentence-transformers model, loaded on first use."""
+        if self._model is None:
+            self.load()
+        return self._model
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length or 256)
 
     @property
     def identity(self) -> str:
@@ -138,7 +192,8 @@ class Embedder:
 
         Sentences cut off by the model's token limit are embedded on their own afterwards.
         """
-        torch = self._torch
+        import torch
+
         results: list[ChunkEmbeddings | None] = [None] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch well
         orphans: list[tuple[int, int, str]] = []  # (chunk index, sentence index, text)

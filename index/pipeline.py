@@ -100,12 +100,20 @@ class DocumentIndex:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, settings: Settings, *, embedder: Embedder | None = None) -> DocumentIndex:
-        """Open (or create) the index that ``settings`` point at."""
+    def open(cls, settings: Settings, *, embedder: Embedder | None = None, load_model: bool = True) -> DocumentIndex:
+        """Open (or create) the index that ``settings`` point at.
+
+        Args:
+            settings: where the index is and how it is built.
+            embedder: an already loaded model to share.
+            load_model: False defers loading the model to its first use (listing, deleting and
+                statistics never embed); its weights are verified either way.
+        """
         embedder = embedder or Embedder(
             settings.embedding_model,
             expected_sha256=settings.embedding_sha256,
             batch_size=settings.embedding_batch_size,
+            load=load_model,
         )
         store = ChromaStore(
             make_client(settings), name=settings.collection, model_identity=embedder.identity, dim=embedder.dim

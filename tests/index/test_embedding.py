@@ -173,3 +173,22 @@ def test_identity_does_not_depend_on_the_case_of_the_configured_hash(model_copy:
     upper = Embedder(str(model_copy), expected_sha256=BUNDLED_SHA256.upper())
     unchecked = Embedder(str(model_copy))
     assert lower.identity == upper.identity == unchecked.identity
+
+
+def test_commands_that_never_embed_open_the_index_without_loading_the_model(
+    sample_index: DocumentIndex, embedder: Embedder
+) -> None:
+    index = DocumentIndex.open(sample_index.settings, load_model=False)
+    lazy = index.embedder
+    assert lazy._model is None  # listing, statistics and deletes need no forward pass
+    assert lazy.dim == embedder.dim and lazy.identity == embedder.identity
+    assert {d.id for d in index.list_documents()} == {DOC_RETAKE, DOC_DEFEAT}
+    assert index.stats().chunks == sample_index.stats().chunks
+    # The first embedding loads it, and gives what the eagerly loaded model gives.
+    np.testing.assert_allclose(lazy.embed_queries(["Abu Kamal"]), embedder.embed_queries(["Abu Kamal"]), atol=1e-6)
+    assert lazy._model is not None
+
+
+def test_a_lazily_opened_model_with_corrupt_weights_is_still_refused(corrupt_copy: Path) -> None:
+    with pytest.raises(ModelError, match="sha256"):
+        Embedder(str(corrupt_copy), expected_sha256=BUNDLED_SHA256, load=False)
