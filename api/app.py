@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import Worker, require_api_key
+from api.docs import install_offline_docs
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -65,7 +66,10 @@ def create_app(
         summary="Citation-checked question answering over your documents.",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from local files below: the default pages load from a CDN
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.state.settings = settings
     app.state.index = index if index is not None else (qa.index if qa is not None else None)
     app.state.qa = qa

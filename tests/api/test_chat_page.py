@@ -1,4 +1,4 @@
-"""The chat page in headless Debian chromium (never a downloaded browser), driven by Playwright."""
+"""The web pages (chat page, API docs) in headless Debian chromium (never a downloaded browser), via Playwright."""
 
 from __future__ import annotations
 
@@ -133,3 +133,15 @@ def test_an_error_is_shown_in_the_conversation(page: object) -> None:
     page.press("#question", "Enter")  # type: ignore[attr-defined]
     error = page.locator("li.msg.assistant.error")  # type: ignore[attr-defined]
     expect(error).to_contain_text("limit is 2000")
+
+
+def test_the_api_docs_render_without_the_internet(browser: object, live: LiveServer) -> None:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    external: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(live.url) else external.append(r.url))
+    page.goto(live.url + "/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=20_000)  # the operations are rendered
+    assert "/v1/chat/completions" in page.content()
+    context.close()
+    assert not external, f"/docs fetched external assets: {external}"
