@@ -11,6 +11,7 @@ run of thresholds with the best refusal F1 (the widest margin on both sides); se
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 from pathlib import Path
@@ -43,14 +44,7 @@ def choose_threshold(rows: list[dict[str, float]]) -> dict[str, float]:
     tie): as far as the data allows from both the answerable and the unanswerable cases nearest
     to it, so a new case is least likely to land on the wrong side."""
     top = max(round(r["f1"], 6) for r in rows)
-    runs: list[list[dict[str, float]]] = []
-    for i, r in enumerate(rows):
-        if round(r["f1"], 6) != top:
-            continue
-        if runs and rows.index(runs[-1][-1]) == i - 1:
-            runs[-1].append(r)
-        else:
-            runs.append([r])
+    runs = [list(run) for best, run in itertools.groupby(rows, key=lambda r: round(r["f1"], 6) == top) if best]
     run = max(runs, key=len)
     return run[(len(run) - 1) // 2]
 

@@ -160,7 +160,7 @@ class BM25Index:
     def idf(self, term: str) -> float:
         """BM25 idf of a term; a term no chunk contains gets the highest idf."""
         n = len(self._row_of)
-        df = len(self._postings.get(term, ()))
+        df = self.frequency(term)
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     def add(self, chunk_ids: Sequence[str], texts: Sequence[str]) -> None:

@@ -178,6 +178,10 @@ class DocumentIndex:
             sentence_vectors=decode_vectors(meta.get("sentence_vectors") or "", self.embedder.dim),
         )
 
+    def document_version(self, doc_id: str) -> str:
+        """The version key of one document (content hash and chunk ids; "" when not indexed)."""
+        return self._doc_hashes.get(doc_id, "")
+
     def document_chunks(self, doc_id: str) -> tuple[str, list[IndexedChunk]]:
         """A version key (content hash and chunk ids) and the in-memory chunks (in document order) of one document."""
         with self._lock:

@@ -14,7 +14,6 @@ import numpy as np
 from index.pipeline import DocumentIndex
 from qa.citations import Citation, cite_span
 from qa.evidence import (
-    _OUTCOME,
     DocumentTopics,
     Evidence,
     QueryTerms,
@@ -24,6 +23,7 @@ from qa.evidence import (
     rescore_with_word_vectors,
     score_sentences,
     statements,
+    states_outcome,
 )
 from qa.types import Answer, ConflictSide, Passage
 
@@ -100,7 +100,7 @@ class ExtractiveAnswerer:
         if not asked or any(scores[i] > 0.0 for i in asked):
             return True
         asked_words = " ".join(terms.concept_words[i] for i in asked)
-        return bool(_OUTCOME.search(asked_words) and _OUTCOME.search(best.text))
+        return states_outcome(asked_words) and states_outcome(best.text)
 
     def answer(
         self,
@@ -121,7 +121,7 @@ class ExtractiveAnswerer:
         # contribute sentences to one answer.
         about_state = asks_about_state(question)
         terms = QueryTerms(self.index.lexical, query, focus=question if query != question else None)
-        if terms.unknown:
+        if terms.unknown_names:
             names = {name for doc in dict.fromkeys(p.doc_id for p in passages) for name in self.topics.names_of(doc)}
             terms.add_aliases(sorted(names), self.words)
         if question_vector is not None and query != question:

@@ -92,11 +92,16 @@ def frame_words(question: str) -> set[str]:
     }
 
 
+def states_outcome(text: str) -> bool:
+    """Does ``text`` state who holds, won or lost something, or who lived or died (see _OUTCOME)?"""
+    return _OUTCOME.search(text) is not None
+
+
 def asks_about_state(question: str) -> bool:
     """Does the question ask who holds/won/lost something, or how things stand (not a number or a date)?"""
     if expected_fact(question) is not None:
         return False
-    return bool(_ASKS_STATE.search(question) or (_YES_NO.search(question) and _OUTCOME.search(question)))
+    return bool(_ASKS_STATE.search(question) or (_YES_NO.search(question) and states_outcome(question)))
 
 
 def expected_fact(question: str) -> re.Pattern[str] | None:
@@ -140,7 +145,6 @@ class QueryTerms:
         self.concepts: list[tuple[frozenset[str], float]] = []
         self.concept_words: list[str] = []
         self.focus_concepts: set[int] = set()
-        self.aliases: dict[str, str] = {}  # question name -> the indexed name taken for it
         seen: dict[frozenset[str], int] = {}
         index_of_word: dict[str, int] = {}
         for i, word in enumerate(words):
@@ -176,6 +180,10 @@ class QueryTerms:
             i
             for i, word in enumerate(self.concept_words)
             if _NUMBER.fullmatch(word) or (word != first and word[:1].isupper())
+        ]
+        # Names no indexed text holds: candidates for another name of something that is indexed.
+        self.unknown_names = [
+            i for i in self.key_concepts if i in self.unknown and not _NUMBER.fullmatch(self.concept_words[i])
         ]
         # What "how many ..." counts: the words up to the next function word ("US soldiers" in
         # "How many US soldiers were killed?"). A number is only an answer if it counts those.
@@ -218,8 +226,9 @@ class QueryTerms:
             scores[i] = min(1.0, (best - 0.3) / 0.3) if best >= SOFT_MATCH else 0.0
         return scores
 
-    def soft_coverage(self, texts: list[str], words: WordVectors, *, focus_only: bool = False) -> float:
-        scores = self.matched(texts, words)
+    def weighted_share(self, scores: list[float], *, focus_only: bool = False) -> float:
+        """Idf-weighted share of the concepts held, from per-concept ``scores`` (see :meth:`matched`);
+        with ``focus_only``, of a follow-up's own concepts."""
         chosen = [i for i in range(len(self.concepts)) if not focus_only or i in self.focus_concepts]
         total = sum(self.concepts[i][1] for i in chosen)
         return sum(self.concepts[i][1] * scores[i] for i in chosen) / total if total else 1.0
@@ -229,16 +238,14 @@ class QueryTerms:
         documents' main names) that the model places next to it: "Daesh" -> ISIS (0.69), where
         sibling names stay apart ("Canadian" ~ "Iranian" 0.45). Spelling variants are the name
         skeletons' job; this is for other names of the same thing. Embeds only unknown names."""
-        unknown = [i for i in self.key_concepts if i in self.unknown and not _NUMBER.fullmatch(self.concept_words[i])]
-        if not unknown or not names:
+        if not self.unknown_names or not names:
             return
-        sims = words.name_similarity([self.concept_words[i] for i in unknown], names)
-        for row, i in enumerate(unknown):
+        sims = words.name_similarity([self.concept_words[i] for i in self.unknown_names], names)
+        for row, i in enumerate(self.unknown_names):
             best = int(np.argmax(sims[row]))
             if sims[row, best] >= NAME_MATCH:
                 alts, weight = self.concepts[i]
                 self.concepts[i] = (alts | frozenset(self.analyzer.query_terms(names[best])), weight)
-                self.aliases[self.concept_words[i]] = names[best]
 
     def asked_concepts(self, topic: str) -> list[int]:
         """Concepts that say what is asked rather than whom it is about: all but the names the
@@ -270,9 +277,9 @@ class DocumentTopics:
         return " ".join(self.names_of(doc_id))
 
     def names_of(self, doc_id: str) -> list[str]:
-        digest, chunks = self.index.document_chunks(doc_id)
-        key = (doc_id, digest)
+        key = (doc_id, self.index.document_version(doc_id))
         if key not in self._cache:
+            _, chunks = self.index.document_chunks(doc_id)
             counts: dict[str, int] = {}
             surface: dict[str, str] = {}
             for chunk in chunks:
@@ -352,9 +359,10 @@ def rescore_with_word_vectors(
         prefetch += [w for w in terms.analyzer.words(ev.text) if w.lower() not in STOPWORDS and len(w) > 2]
     words.vectors(prefetch)
     for ev in evidence[:top]:
-        coverage = max(ev.coverage, terms.soft_coverage([ev.text], words))
+        scores = terms.matched([ev.text], words)
+        coverage = max(ev.coverage, terms.weighted_share(scores))
         if terms.focus_concepts:
-            coverage = 0.5 * coverage + 0.5 * terms.soft_coverage([ev.text], words, focus_only=True)
+            coverage = 0.5 * coverage + 0.5 * terms.weighted_share(scores, focus_only=True)
         head.append(replace(ev, coverage=coverage, score=ev.score + COVERAGE_WEIGHT * (coverage - ev.coverage)))
     return sorted(head, key=lambda e: -e.score) + evidence[top:]
 
@@ -407,7 +415,7 @@ def score_sentences(
                 score -= HEADING_PENALTY
             if expects is not None and not expects.search(text):
                 score -= TYPE_PENALTY
-            boost = OUTCOME_BONUS if prefer_outcomes and _OUTCOME.search(text) else 0.0
+            boost = OUTCOME_BONUS if prefer_outcomes and states_outcome(text) else 0.0
             found.append(
                 Evidence(
                     chunk=chunk,

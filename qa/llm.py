@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from index.chunking import split_sentences
+from index.lexical import STOPWORDS
 from index.pipeline import DocumentIndex
 from index.settings import Settings
 from qa.citations import Citation, cite_span
@@ -33,7 +34,6 @@ SUPPORT_SIMILARITY = 0.6  # or cosine similarity to one of the passage's sentenc
 _MARKER = re.compile(r"\[(\d+)\]")
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+")
 _CONTENT = re.compile(r"[a-z0-9]{3,}")
-_STOP = frozenset("the and for that with from this was were has have had are its their which who what".split())
 
 
 def load_prompt(version: str = PROMPT_VERSION) -> str:
@@ -79,7 +79,7 @@ def _sentences(raw: str) -> list[str]:
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in _CONTENT.findall(text.lower()) if w not in _STOP}
+    return {w for w in _CONTENT.findall(text.lower()) if w not in STOPWORDS}
 
 
 class LLMAnswerer:
@@ -157,11 +157,15 @@ class LLMAnswerer:
         by_key: dict[tuple[str, int, int], int] = {}
         kept: list[str] = []
         dropped = 0
-        for sentence in _sentences(raw):
+        sentences = _sentences(raw)
+        if not sentences:
+            return "", citations, dropped
+        claims = [_MARKER.sub("", sentence).strip() for sentence in sentences]
+        vectors = self.index.embedder.embed_queries(claims)  # one batch, not one call per cited passage
+        for sentence, claim, vector in zip(sentences, claims, vectors, strict=True):
             markers = [int(n) for n in _MARKER.findall(sentence)]
-            claim = _MARKER.sub("", sentence).strip()
             valid = [n for n in dict.fromkeys(markers) if 1 <= n <= len(passages)]
-            spans = [span for n in valid if (span := self._support(claim, passages[n - 1])) is not None]
+            spans = [span for n in valid if (span := self._support(claim, vector, passages[n - 1])) is not None]
             if not spans:
                 dropped += 1
                 continue
@@ -177,8 +181,9 @@ class LLMAnswerer:
             kept.append(claim + " " + "".join(f"[{n}]" for n in numbers))
         return " ".join(kept), citations, dropped
 
-    def _support(self, claim: str, passage: Passage) -> tuple[str, int, int] | None:
-        """The passage sentence that best supports ``claim``, if the passage supports it at all."""
+    def _support(self, claim: str, vector: np.ndarray, passage: Passage) -> tuple[str, int, int] | None:
+        """The passage sentence that best supports ``claim`` (embedded as ``vector``), if the passage
+        supports it at all."""
         chunk = self.index.chunk(passage.chunk_id)
         if chunk is None or not chunk.sentences:
             return None
@@ -187,7 +192,6 @@ class LLMAnswerer:
         for start, end in chunk.sentences:
             sentence_words = _content_words(chunk.text[start - chunk.start : end - chunk.start])
             overlaps.append(len(words & sentence_words) / (len(words) or 1))
-        vector = self.index.embedder.embed_queries([claim])[0]
         sims = chunk.sentence_vectors.astype(np.float32) @ vector
         scores = [o + float(s) for o, s in zip(overlaps, sims, strict=False)]
         best = int(np.argmax(scores))
