@@ -95,6 +95,7 @@ class ConflictSideOut(BaseModel):
     published_at: str | None
     statement: str
     citations: list[int] = Field(description="Citation numbers backing the statement.")
+    answer: str | None = Field(None, description="This source's answer phrase, when the sides differ by answer.")
 
 
 class AnswerOut(BaseModel):
@@ -109,8 +110,23 @@ class AnswerOut(BaseModel):
     conflicts: list[ConflictSideOut] = Field(description="Each side, when sources disagree (two or more).")
     has_conflict: bool
     see_also: list[CitationOut] = Field(description="Closest passages on a refusal, not presented as an answer.")
-    score: float = Field(description="Strength of the best evidence (compared with the refusal threshold).")
-    notice: str | None = Field(description="E.g. why the LLM answerer fell back to the extractive one.")
+    score: float = Field(
+        description="Estimated probability that the documents answer (compared with the refusal threshold)."
+    )
+    notice: str | None = Field(
+        description="E.g. why the LLM answerer fell back to the extractive one, or a named source not indexed."
+    )
+    answer: str | None = Field(
+        None, description="The short answer (name, number, date) of a factoid question, verbatim from a document."
+    )
+    answer_doc_id: str | None = Field(None, description="The document the short answer is quoted from.")
+    answer_start: int | None = Field(
+        None, description="Offset of the short answer in that document: text[answer_start:answer_end] == answer."
+    )
+    answer_end: int | None = None
+    signals: dict[str, float] = Field(
+        default_factory=dict, description="The evidence signals the answerability model weighed (for debugging)."
+    )
     timings_ms: dict[str, float] = Field(description="Per-stage timings: sync, retrieve, answer, total.")
 
 

@@ -97,6 +97,8 @@ class DocumentIndex:
         self._doc_chunks: dict[str, set[str]] = {}
         self._doc_hashes: dict[str, str] = {}  # doc id -> _version() of what is loaded locally
         self._generation = ""
+        self._local_changes = 0  # bumped whenever the in-memory chunk table changes
+        self._sources: tuple[int, frozenset[str]] = (-1, frozenset())
         self._lock = threading.RLock()
 
     @classmethod
@@ -144,6 +146,7 @@ class DocumentIndex:
             return bool(stale or fresh)
 
     def _drop_local(self, doc_ids: Iterable[str]) -> None:
+        self._local_changes += 1
         for doc_id in doc_ids:
             ids = self._doc_chunks.pop(doc_id, set())
             self.lexical.remove(ids)
@@ -152,6 +155,7 @@ class DocumentIndex:
             self._doc_hashes.pop(doc_id, None)
 
     def _load_local(self, stored: Iterable[StoredChunk]) -> None:
+        self._local_changes += 1
         batch_ids: list[str] = []
         batch_texts: list[str] = []
         for item in stored:
@@ -190,6 +194,18 @@ class DocumentIndex:
 
     def chunk(self, chunk_id: str) -> IndexedChunk | None:
         return self._chunks.get(chunk_id)
+
+    def sources(self) -> frozenset[str]:
+        """The distinct ``source`` values of the loaded documents (cached until the index changes)."""
+        with self._lock:
+            if self._sources[0] != self._local_changes:
+                found = set()
+                for ids in self._doc_chunks.values():
+                    chunk = self._chunks.get(next(iter(ids))) if ids else None
+                    if chunk is not None and chunk.source:
+                        found.add(chunk.source)
+                self._sources = (self._local_changes, frozenset(found))
+            return self._sources[1]
 
     def chunk_ids(self) -> set[str]:
         with self._lock:

@@ -46,8 +46,12 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     dense_weight: float = Field(1.0, ge=0.0)
     lexical_weight: float = Field(1.0, ge=0.0)
-    refusal_threshold: float = Field(
-        0.43, ge=-1.0, le=1.0, description="Minimum evidence score to answer (see eval/README.md)."
+    refusal_threshold: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="Minimum estimated probability that the documents answer, to answer "
+        "(unset: the answerability model's calibrated threshold; see eval/README.md).",
     )
     answerer: Literal["extractive", "llm"] = Field("extractive")
 

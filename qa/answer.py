@@ -1,18 +1,26 @@
 """The extractive answerer: the answer is the best evidence sentences, each cited to its exact span.
 
-It refuses when the best evidence is too weak (threshold calibrated in eval/README.md), and when
-strong evidence comes from several documents that say different things it shows each source's
-account side by side with its date instead of silently picking one.
+For a factoid question (who, what, when, where, how many) it leads with the answer phrase, a span of
+the best sentence. Whether to answer at all is decided by a small logistic model over evidence
+signals (qa/answerability.py), trained across four kinds of corpora. When strong evidence from
+several documents states different outcomes, or gives different answer phrases, it shows each
+source's account side by side with its date instead of silently picking one; a question that names
+its sources is answered from each of them.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from index.pipeline import DocumentIndex
-from qa.citations import Citation, cite_span
+from qa.accounts import Account, make_citation, older_first, phrase_key, render_accounts, same_phrase
+from qa.answerability import AnswerabilityModel
+from qa.citations import Citation
 from qa.evidence import (
     DocumentTopics,
     Evidence,
@@ -25,31 +33,42 @@ from qa.evidence import (
     statements,
     states_outcome,
 )
-from qa.types import Answer, ConflictSide, Passage
+from qa.parts import NamedParts
+from qa.types import Answer, Passage
 
 REFUSAL_TEXT = "The indexed documents do not answer this."
 MAX_SENTENCES = 3
 FOLLOW_MARGIN = 0.10  # extra sentences must score within this of the best one
-# Another document is shown as its own side when its best sentence clears the refusal threshold by
+# Sentences weaker than this are never quoted beside the best one (nor as a side of a conflict).
+EVIDENCE_FLOOR = 0.43
+# Another document is shown as its own side when its best sentence clears the floor by
 # SIDE_FLOOR_MARGIN and reaches SIDE_RATIO of the overall best (calibrated on eval/sample-news).
 SIDE_RATIO = 0.6
 SIDE_FLOOR_MARGIN = 0.02
 SIDE_SECOND_MARGIN = 0.05
+PHRASE_MARGIN = 0.12  # another document's answer phrase counts when its sentence is this close to the best
+PHRASE_SENTENCES = 6
 DUPLICATE_SIMILARITY = 0.92
 KEY_TERM_PENALTY = 0.5
 FULL_MATCH_BONUS = 0.05
 UNSTATED_PENALTY = 0.25  # the best sentence does not state what is asked (see states_what_is_asked)
-SOFT_BAND = 0.15  # soft matching runs when the best score is this close to the threshold
+SOFT_BAND = 0.15  # soft matching runs when the best score is this close to the evidence floor
+COMPARISON_NOTE = "Weighing these accounts against each other needs the LLM answerer (answerer: llm)."
+_ASKS_SOURCE = re.compile(
+    r"^\s*(?:and\s+)?(?:who|which\s+(?:source|outlet|paper|newspaper|site|publication|media|article|report)s?)\s+"
+    r"(?:has\s+|had\s+|first\s+)?(?:reported|reports|said|says|wrote|writes|published|claimed|claims|stated|states"
+    r"|covered)\b|^\s*(?:what|which) (?:is|was|are|were) the sources?\b|^\s*where (?:was|is) (?:that|this|it) "
+    r"(?:reported|published)\b",
+    re.I,
+)
 
 
-def make_citation(n: int, ev: Evidence) -> Citation:
-    return cite_span(n, ev.chunk, ev.start, ev.end)
+_DEFINITION = re.compile(r"^\s*(?:who|what)\s+(?:is|was|are|were)\s+(?:the\s+)?[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*\s*\??\s*$")
 
 
-def source_label(ev: Evidence) -> str:
-    chunk = ev.chunk
-    who = chunk.source or chunk.title
-    return f"{who} ({chunk.published_at or 'undated'})"
+def asks_for_source(question: str) -> bool:
+    """"Who reported that?", "Which outlet said so?": a question about who said something."""
+    return _ASKS_SOURCE.search(question) is not None
 
 
 class ExtractiveAnswerer:
@@ -57,17 +76,38 @@ class ExtractiveAnswerer:
 
     Args:
         index: the document index (for sentence vectors and idf).
-        threshold: minimum evidence strength to answer.
+        threshold: answer when the answerability model's probability reaches this (None: the
+            model's calibrated threshold; -1 never refuses, for calibration sweeps).
+        model: the answerability model (default: the shipped, hash-checked one).
+        phrases: answer-phrase extractor (default: the spaCy one, loaded on first use); False: none.
     """
 
     name = "extractive"
 
-    def __init__(self, *, index: DocumentIndex, threshold: float, soft_band: float = SOFT_BAND) -> None:
+    def __init__(
+        self,
+        *,
+        index: DocumentIndex,
+        threshold: float | None = None,
+        soft_band: float = SOFT_BAND,
+        model: AnswerabilityModel | None = None,
+        phrases: Any = None,
+    ) -> None:
         self.index = index
-        self.threshold = threshold
-        self.soft_band = soft_band  # math.inf: always soft-match (calibration sweeps need that)
+        self.model = model or AnswerabilityModel.load()
+        self.threshold = self.model.threshold if threshold is None else threshold
+        self.soft_band = soft_band  # math.inf: always soft-match
         self.words = WordVectors(index.embedder)
         self.topics = DocumentTopics(index)
+        self._phrases = phrases
+
+    @property
+    def phrases(self) -> Any:
+        if self._phrases is None:
+            from qa.phrases import PhraseExtractor
+
+            self._phrases = PhraseExtractor()
+        return self._phrases or None
 
     def evidence_strength(self, best: Evidence, terms: QueryTerms, context: list[str]) -> float:
         """Best sentence score, lowered when the question's names or numbers are absent or the
@@ -110,68 +150,272 @@ class ExtractiveAnswerer:
         passages: list[Passage],
         query_vector: np.ndarray,
         question_vector: np.ndarray | None = None,
+        parts: NamedParts | None = None,
+        part_passages: Mapping[str, list[Passage]] | None = None,
     ) -> Answer:
         """Answer from ``passages`` (already retrieved for ``query``).
 
         For a follow-up, ``query`` carries earlier turns; ``question_vector`` (the question alone)
         then counts as much as the query, so "how many died?" still asks for a number of deaths.
+        ``parts`` are the sources the question names; ``part_passages`` the passages retrieved
+        from each named source that the index has.
         """
-        # Reports disagree about states and outcomes (who holds a town, who died); only questions
-        # about those get each source's account side by side. Elsewhere several documents simply
-        # contribute sentences to one answer.
-        about_state = asks_about_state(question)
-        terms = QueryTerms(self.index.lexical, query, focus=question if query != question else None)
+        parts = parts or NamedParts()
+        source_question = asks_for_source(question) and query != question
+        # "Who reported that?" is about the earlier question (``query``, see QAService.ask): its
+        # words are what the evidence must hold.
+        claim = query
+        about_state = asks_about_state(claim if source_question else question)
+        focus = question if query != question and not source_question else None
+        terms = QueryTerms(self.index.lexical, claim, focus=focus)
         if terms.unknown_names:
             names = {name for doc in dict.fromkeys(p.doc_id for p in passages) for name in self.topics.names_of(doc)}
             terms.add_aliases(sorted(names), self.words)
-        if question_vector is not None and query != question:
+        if question_vector is not None and query != question and not source_question:
             blended = query_vector + question_vector
             query_vector = blended / max(float(np.linalg.norm(blended)), 1e-12)
-        evidence = score_sentences(
-            self.index,
-            passages,
-            query_vector,
-            terms,
-            expects=expected_fact(question),
-            prefer_outcomes=about_state,
-            topics=self.topics,
-        )
-        # Soft matching costs word embeddings; it only matters near the threshold or for a
-        # follow-up (whose own words must be covered), so clear answers and clear refusals skip it.
-        lexical_best = evidence[0].score - evidence[0].boost if evidence else 0.0
-        if evidence and (terms.focus_concepts or abs(lexical_best - self.threshold) < self.soft_band):
-            evidence = rescore_with_word_vectors(evidence, terms, self.words)
+        expects = expected_fact(question)
+        evidence = self._evidence(passages, query_vector, terms, expects=expects, about_state=about_state)
         if not evidence:
-            return Answer(
-                question=question, query=query, text=REFUSAL_TEXT, citations=[], refused=True, answerer=self.name
-            )
+            return self._refusal(question, query, [], 0.0, {}, parts)
         best = evidence[0]
         context = [statements(best.chunk.text, start=best.chunk.start)]
         context += [statements(p.text, start=p.start) for p in passages[:3]]
         strength = self.evidence_strength(best, terms, context)
-        if strength < self.threshold:
-            return self._refusal(question, query, evidence, strength)
-        chosen = self._choose(evidence, best)
-        sides = self._sides(evidence, best) if about_state else {}
-        if len(sides) >= 2:
-            return self._side_by_side(question, query, sides, chosen, strength)
-        chosen.sort(key=lambda e: (e.chunk.doc_id, e.start))
-        citations = [make_citation(i, ev) for i, ev in enumerate(chosen, start=1)]
-        text = " ".join(f"{ev.text} [{c.n}]" for ev, c in zip(chosen, citations, strict=True))
-        return Answer(
+        factoid = self._is_factoid(question) and not source_question
+        part_evidence: dict[str, list[Evidence]] = {}
+        if part_passages and len(parts.known) >= 2:
+            for source in parts.known:
+                found = self._evidence(part_passages.get(source, []), query_vector, terms, expects=expects)
+                if found:
+                    part_evidence[source] = found
+        phrases = self._phrase_candidates(question, evidence, part_evidence) if factoid else {}
+        signals = self._signals(
+            best=best,
+            terms=terms,
+            context=context,
+            passages=passages,
+            strength=strength,
+            expects=expects,
+            factoid=factoid,
+            phrase=phrases.get(id(best)),
+            parts=parts,
+            part_evidence=part_evidence,
+        )
+        probability = self.model.probability(signals)
+        if probability < self.threshold:
+            return self._refusal(question, query, evidence, probability, signals, parts)
+        result = Answer(
             question=question,
             query=query,
-            text=text,
-            citations=citations,
+            text="",
+            citations=[],
             refused=False,
             answerer=self.name,
-            score=round(strength, 4),
+            score=round(probability, 4),
+            signals=signals,
+            notice=_missing_parts_notice(parts),
         )
+        if len(part_evidence) >= 2:
+            return self._by_named_source(result, parts, part_evidence, phrases, factoid)
+        if source_question:
+            return self._reported_by(result, evidence, best)
+        sides = self._sides(evidence, best) if about_state else {}
+        if len(sides) >= 2:
+            accounts = older_first([Account(evidence=evs) for evs in sides.values()])
+            return self._fill(result, "The sources give different accounts:", accounts, conflict=True)
+        if factoid:
+            groups = self._phrase_groups(evidence, best, phrases)
+            if len(groups) >= 2:
+                accounts = older_first(groups)
+                return self._fill(result, "The sources give different answers:", accounts, conflict=True)
+        chosen = self._choose(evidence, best)
+        lead = phrases.get(id(best))
+        chosen.sort(key=lambda e: (e is not best, e.chunk.doc_id, e.start))
+        citations = [make_citation(i, ev) for i, ev in enumerate(chosen, start=1)]
+        text = " ".join(f"{ev.text} [{c.n}]" for ev, c in zip(chosen, citations, strict=True))
+        if lead is not None:
+            text = f"{lead[0]} [1]. {text}"
+            self._set_phrase(result, best, lead)
+        result.text, result.citations = text, citations
+        return result
+
+    # evidence ---------------------------------------------------------------------------------
+    def _evidence(
+        self,
+        passages: Sequence[Passage],
+        query_vector: np.ndarray,
+        terms: QueryTerms,
+        *,
+        expects: re.Pattern[str] | None,
+        about_state: bool = False,
+    ) -> list[Evidence]:
+        evidence = score_sentences(
+            self.index,
+            list(passages),
+            query_vector,
+            terms,
+            expects=expects,
+            prefer_outcomes=about_state,
+            topics=self.topics,
+        )
+        # Soft matching costs word embeddings; it only matters near the floor or for a follow-up
+        # (whose own words must be covered), so clear answers and clear refusals skip it.
+        lexical_best = evidence[0].score - evidence[0].boost if evidence else 0.0
+        if evidence and (terms.focus_concepts or abs(lexical_best - EVIDENCE_FLOOR) < self.soft_band):
+            evidence = rescore_with_word_vectors(evidence, terms, self.words)
+        return evidence
+
+    def _signals(
+        self,
+        *,
+        best: Evidence,
+        terms: QueryTerms,
+        context: list[str],
+        passages: list[Passage],
+        strength: float,
+        expects: re.Pattern[str] | None,
+        factoid: bool,
+        phrase: tuple[str, int, int] | None,
+        parts: NamedParts,
+        part_evidence: Mapping[str, list[Evidence]],
+    ) -> dict[str, float]:
+        dense, coverage = best.dense, best.coverage
+        if len(part_evidence) >= 2:  # a question in parts: how well each part is supported, on average
+            tops = [evs[0] for evs in part_evidence.values()]
+            dense = float(np.mean([e.dense for e in tops]))
+            coverage = max(coverage, terms.coverage(*(e.text for e in tops)))
+        missing = (len(parts.unknown) + len(set(parts.known) - set(part_evidence))) if len(parts.known) >= 2 else 0
+        return {
+            "strength": round(strength, 4),
+            "dense": round(dense, 4),
+            "coverage": round(coverage, 4),
+            "context_coverage": round(terms.coverage(*context), 4),
+            "key_missing": round(terms.missing_key_terms(context, self.words), 4),
+            "unstated": 0.0 if self.states_what_is_asked(best, terms) else 1.0,
+            "type_missing": 1.0 if expects is not None and not expects.search(best.text) else 0.0,
+            "phrase": 1.0 if phrase is not None else 0.0,
+            "factoid": 1.0 if factoid else 0.0,
+            "concepts": round(math.log1p(len(terms.concepts)), 4),
+            "passage_dense": round(max((p.dense_score or 0.0 for p in passages), default=0.0), 4),
+            "parts_missing": round(missing / parts.named if len(parts.known) >= 2 else parts.missing_share, 4),
+        }
+
+    # answer phrases ---------------------------------------------------------------------------
+    def _is_factoid(self, question: str) -> bool:
+        """A question answered by a short phrase; "Who is Rakan Said?" asks for a description."""
+        if self.phrases is None or _DEFINITION.match(question):
+            return False
+        from qa.phrases import is_factoid
+
+        return bool(is_factoid(question))
+
+    def _phrase_candidates(
+        self, question: str, evidence: list[Evidence], part_evidence: Mapping[str, list[Evidence]]
+    ) -> dict[int, tuple[str, int, int]]:
+        """Answer phrases (text, start, end in the sentence) of the best sentences, keyed by id(evidence)."""
+        best = evidence[0]
+        pool = [best] + [ev for ev in evidence[1:PHRASE_SENTENCES] if ev.score >= best.score - PHRASE_MARGIN]
+        pool += [evs[0] for evs in part_evidence.values()]
+        found = self.phrases.extract(question, [ev.text for ev in pool])
+        out: dict[int, tuple[str, int, int]] = {}
+        for ev, phrase in zip(pool, found, strict=True):
+            if phrase is not None and ev.text[phrase.start : phrase.end] == phrase.text:
+                out[id(ev)] = (phrase.text, phrase.start, phrase.end)
+        return out
+
+    def _phrase_groups(
+        self, evidence: list[Evidence], best: Evidence, phrases: Mapping[int, tuple[str, int, int]]
+    ) -> list[Account]:
+        """Strong sentences from different documents grouped by the answer phrase they give; more
+        than one group means the documents answer differently."""
+        if id(best) not in phrases:
+            return []
+        groups: list[tuple[tuple[str, ...], Account]] = []
+        for ev in evidence[:PHRASE_SENTENCES]:
+            if id(ev) not in phrases or ev.score < max(EVIDENCE_FLOOR, best.score - PHRASE_MARGIN):
+                continue
+            key = phrase_key(phrases[id(ev)][0])
+            match = next((account for k, account in groups if same_phrase(k, key)), None)
+            if match is None:
+                groups.append((key, Account(evidence=[ev], phrase=phrases[id(ev)][0])))
+            elif all(e.chunk.doc_id != ev.chunk.doc_id for e in match.evidence) and len(match.evidence) < 2:
+                match.evidence.append(ev)
+        docs = [{e.chunk.doc_id for e in account.evidence} for _, account in groups]
+        # Different documents must give the different phrases (one text naming two things is no conflict).
+        if len(groups) < 2 or len(set().union(*docs)) < 2:
+            return []
+        return [account for _, account in groups]
+
+    @staticmethod
+    def _set_phrase(result: Answer, ev: Evidence, phrase: tuple[str, int, int]) -> None:
+        text, start, end = phrase
+        result.answer = text
+        result.answer_doc_id = ev.chunk.doc_id
+        result.answer_start, result.answer_end = ev.start + start, ev.start + end
+
+    # shapes of answers ------------------------------------------------------------------------
+    def _fill(self, result: Answer, header: str, accounts: list[Account], *, conflict: bool) -> Answer:
+        rendered = render_accounts(header, accounts, as_conflict=conflict)
+        result.text, result.citations, result.conflicts = rendered.text, rendered.citations, rendered.conflicts
+        return result
+
+    def _by_named_source(
+        self,
+        result: Answer,
+        parts: NamedParts,
+        part_evidence: Mapping[str, list[Evidence]],
+        phrases: Mapping[int, tuple[str, int, int]],
+        factoid: bool,
+    ) -> Answer:
+        """One line per named source; a factoid question leads with the phrase most sources give."""
+        accounts = []
+        for source in parts.known:
+            evs = part_evidence.get(source)
+            if evs:
+                accounts.append(Account(evidence=[evs[0]], label=f"{source} ({evs[0].chunk.published_at or 'undated'})"))
+        lead: tuple[Evidence, tuple[str, int, int]] | None = None
+        if factoid:
+            votes: list[tuple[tuple[str, ...], list[Evidence]]] = []
+            for account in accounts:
+                ev = account.evidence[0]
+                if id(ev) in phrases:
+                    key = phrase_key(phrases[id(ev)][0])
+                    group = next((evs for k, evs in votes if same_phrase(k, key)), None)
+                    if group is None:
+                        votes.append((key, [ev]))
+                    else:
+                        group.append(ev)
+            if votes:
+                top = max(votes, key=lambda kv: len(kv[1]))[1][0]
+                lead = (top, phrases[id(top)])
+        header = "What each source named in the question says:" if factoid else (
+            "What each source named in the question says. " + COMPARISON_NOTE
+        )
+        self._fill(result, header, accounts, conflict=False)
+        if lead is not None:
+            ev, phrase = lead
+            n = next(c.n for c in result.citations if c.start == ev.start and c.doc_id == ev.chunk.doc_id)
+            result.text = f"{phrase[0]} [{n}]. " + result.text
+            self._set_phrase(result, ev, phrase)
+        if not factoid:
+            result.notice = " ".join(filter(None, [result.notice, COMPARISON_NOTE]))
+        return result
+
+    def _reported_by(self, result: Answer, evidence: list[Evidence], best: Evidence) -> Answer:
+        """"Who reported that?": the sources whose sentences state the earlier claim."""
+        floor = max(EVIDENCE_FLOOR, SIDE_RATIO * best.score)
+        accounts: dict[str, Account] = {}
+        for ev in evidence:
+            if ev.score < floor:
+                break
+            accounts.setdefault(ev.chunk.doc_id, Account(evidence=[ev]))
+        return self._fill(result, "Reported by:", older_first(list(accounts.values())), conflict=False)
 
     def _choose(self, evidence: list[Evidence], best: Evidence) -> list[Evidence]:
         chosen = [best]
         for ev in evidence[1:]:
-            if len(chosen) >= MAX_SENTENCES or ev.score < best.score - FOLLOW_MARGIN or ev.score < self.threshold:
+            if len(chosen) >= MAX_SENTENCES or ev.score < best.score - FOLLOW_MARGIN or ev.score < EVIDENCE_FLOOR:
                 break
             if not any(_duplicate(ev, other) for other in chosen):
                 chosen.append(ev)
@@ -179,7 +423,7 @@ class ExtractiveAnswerer:
 
     def _sides(self, evidence: list[Evidence], best: Evidence) -> dict[str, list[Evidence]]:
         """Per document, the strong sentences that are not restatements of another document's."""
-        floor = max(self.threshold + SIDE_FLOOR_MARGIN, SIDE_RATIO * best.score)
+        floor = max(EVIDENCE_FLOOR + SIDE_FLOOR_MARGIN, SIDE_RATIO * best.score)
         sides: dict[str, list[Evidence]] = {}
         for ev in evidence:
             if ev.score < floor:
@@ -192,48 +436,15 @@ class ExtractiveAnswerer:
                 doc_sides.append(ev)
         return {doc: evs for doc, evs in sides.items() if evs}
 
-    def _side_by_side(
-        self, question: str, query: str, sides: dict[str, list[Evidence]], chosen: list[Evidence], strength: float
+    def _refusal(
+        self,
+        question: str,
+        query: str,
+        evidence: list[Evidence],
+        probability: float,
+        signals: dict[str, float],
+        parts: NamedParts,
     ) -> Answer:
-        # Older reports first, undated ones before dated ones (they usually come from earlier coverage).
-        ordered = sorted(sides.values(), key=lambda evs: (evs[0].chunk.published_at or "", evs[0].chunk.doc_id))
-        citations: list[Citation] = []
-        lines: list[str] = []
-        conflicts: list[ConflictSide] = []
-        for evs in ordered:
-            evs = sorted(evs, key=lambda e: e.start)
-            numbers = []
-            parts = []
-            for ev in evs:
-                citation = make_citation(len(citations) + 1, ev)
-                citations.append(citation)
-                numbers.append(citation.n)
-                parts.append(f"{ev.text} [{citation.n}]")
-            chunk = evs[0].chunk
-            lines.append(f"- {source_label(evs[0])}: " + " ".join(parts))
-            conflicts.append(
-                ConflictSide(
-                    doc_id=chunk.doc_id,
-                    title=chunk.title,
-                    source=chunk.source,
-                    published_at=chunk.published_at,
-                    statement=" ".join(ev.text for ev in evs),
-                    citations=tuple(numbers),
-                )
-            )
-        text = "The sources give different accounts:\n" + "\n".join(lines)
-        return Answer(
-            question=question,
-            query=query,
-            text=text,
-            citations=citations,
-            refused=False,
-            answerer=self.name,
-            conflicts=conflicts,
-            score=round(strength, 4),
-        )
-
-    def _refusal(self, question: str, query: str, evidence: list[Evidence], strength: float) -> Answer:
         see_also: list[Citation] = []
         docs: set[str] = set()
         for ev in evidence:
@@ -251,8 +462,17 @@ class ExtractiveAnswerer:
             refused=True,
             answerer=self.name,
             see_also=see_also,
-            score=round(strength, 4),
+            score=round(probability, 4),
+            signals=signals,
+            notice=_missing_parts_notice(parts),
         )
+
+
+def _missing_parts_notice(parts: NamedParts) -> str | None:
+    if not parts.unknown:
+        return None
+    names = ", ".join(parts.unknown)
+    return f"No indexed document comes from {names}, which the question names."
 
 
 def _words(text: str) -> set[str]:

@@ -60,6 +60,7 @@ def retrieve(
     filters: Filters | None = None,
     k: int = 5,
     mode: str = "hybrid",
+    query_vector: np.ndarray | None = None,
 ) -> Retrieval:
     """Find the ``k`` best passages for ``query``.
 
@@ -70,11 +71,12 @@ def retrieve(
         filters: optional restriction by document, source or date.
         k: passages to return.
         mode: ``hybrid`` (default), ``dense`` or ``lexical``, for comparisons.
+        query_vector: the query's embedding when already computed (not embedded again).
 
     Returns:
         Passages best first, and the query vector.
     """
-    vector = index.embedder.embed_queries([query])[0]
+    vector = index.embedder.embed_queries([query])[0] if query_vector is None else query_vector
     dense: list[tuple[str, float]] = []
     lexical: list[tuple[str, float]] = []
     if mode in ("hybrid", "dense"):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Any
 
 from index.errors import InvalidRequest
 from index.pipeline import DocumentIndex
 from index.settings import Settings
+from qa.parts import NamedParts, named_parts
 from qa.types import Answer, Filters, Message, Passage
 
 EXTRACTIVE = "extractive"
 LLM = "llm"
+PART_K = 3  # passages retrieved from each source a question names
 
 
 class QAService:
@@ -32,6 +35,7 @@ class QAService:
         self.index = index
         self.settings = settings
         self.extractive = ExtractiveAnswerer(index=index, threshold=settings.refusal_threshold)
+        self.part_k = PART_K
         self.chat_model = chat_model if chat_model is not None else build_chat_model(settings)
 
     @property
@@ -60,6 +64,7 @@ class QAService:
         Raises:
             InvalidRequest: empty or oversized question, unknown answerer, bad top_k.
         """
+        from qa.answer import asks_for_source
         from qa.followup import resolve_followup
         from qa.retrieve import retrieve
 
@@ -77,8 +82,12 @@ class QAService:
         self.index.sync()
         t0 = time.perf_counter()
         query = resolve_followup(question, history)
+        if history and asks_for_source(question):
+            # "Who reported that?" asks who stated the answer to the previous question: retrieve for it.
+            query = next((m.content.strip() for m in reversed(history) if m.role == "user" and m.content.strip()), query)
         found = retrieve(self.index, query, settings=self.settings, filters=filters, k=k)
         passages = found.passages
+        parts, part_passages = self._named_parts(question, query, found.query_vector, filters)
         t1 = time.perf_counter()
         question_vector = None if query == question else self.index.embedder.embed_queries([question])[0]
         answer = self.extractive.answer(
@@ -87,6 +96,8 @@ class QAService:
             passages=passages,
             query_vector=found.query_vector,
             question_vector=question_vector,
+            parts=parts,
+            part_passages=part_passages,
         )
         if name == LLM:
             from qa.llm import LLMAnswerer
@@ -104,6 +115,29 @@ class QAService:
             }
         )
         return answer
+
+
+    def _named_parts(
+        self, question: str, query: str, vector: Any, filters: Filters | None
+    ) -> tuple[NamedParts, dict[str, list[Passage]]]:
+        """The sources the question names and, when it names two or more that the index has, the
+        best passages from each (so every part gets evidence, not only the best-ranked one)."""
+        from qa.retrieve import retrieve
+
+        sources = self.index.sources()
+        if not sources:  # documents without sources: a question cannot name one
+            return NamedParts(), {}
+        parts = named_parts(question, sources)
+        part_passages: dict[str, list[Passage]] = {}
+        if len(parts.known) >= 2:
+            for source in parts.known:
+                if filters is not None and filters.sources and source not in filters.sources:
+                    continue
+                narrowed = replace(filters or Filters(), sources=(source,))
+                part_passages[source] = retrieve(
+                    self.index, query, settings=self.settings, filters=narrowed, k=self.part_k, query_vector=vector
+                ).passages
+        return parts, part_passages
 
 
 def _clean_question(question: str, limit: int) -> str:

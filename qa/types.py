@@ -66,6 +66,7 @@ class ConflictSide:
     published_at: str | None
     statement: str
     citations: tuple[int, ...]  # citation numbers (Citation.n) backing the statement
+    answer: str | None = None  # this source's answer phrase, when the sides differ by answer phrase
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,8 +89,15 @@ class Answer:
     answerer: str
     conflicts: list[ConflictSide] = field(default_factory=list)
     see_also: list[Citation] = field(default_factory=list)
-    score: float = 0.0  # strength of the best evidence (what the refusal threshold compares)
+    score: float = 0.0  # estimated probability that the documents answer (what the refusal threshold compares)
     notice: str | None = None  # e.g. why the LLM answerer fell back to the extractive one
+    # The short answer (a name, a number, a date) for factoid questions: a span of the first citation's
+    # document, document_text[answer_start:answer_end] == answer; None when no phrase was found.
+    answer: str | None = None
+    answer_doc_id: str | None = None
+    answer_start: int | None = None
+    answer_end: int | None = None
+    signals: dict[str, float] = field(default_factory=dict)  # the evidence signals behind ``score``
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -38,3 +38,12 @@ def test_and_how_many_died(sample_qa):
     assert not answer.refused
     assert "more than 30 deaths" in answer.text
     assert any(c.doc_id == DOC_RETAKE for c in answer.citations)
+
+
+def test_who_reported_that_names_every_source_of_a_disputed_claim(sample_qa):
+    first = "Who controls Abu Kamal?"
+    history = [Message("user", first), Message("assistant", sample_qa.ask(first).text)]
+    answer = sample_qa.ask("Who reported that?", history=history)
+    assert not answer.refused
+    assert {c.doc_id for c in answer.citations} == {DOC_RETAKE, DOC_DEFEAT}
+    assert "Global News (2017-11-19)" in answer.text

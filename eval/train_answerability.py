@@ -1,0 +1,241 @@
+"""Train the answerability model (qa/models/answerability.json) across four kinds of corpora.
+
+    python -m eval.train_answerability [--sets sample-news,squad2,...] [--signals FILE] [--write]
+
+1. Asks every case of every set once with refusal switched off and records the evidence signals
+   the extractive answerer computed (``Answer.signals``), whether the case is answerable, and
+   whether the answer was right (saved to ``--signals``, reused with ``--reuse``).
+2. Splits each set's cases into two folds by a hash of the case id (stable across runs and
+   machines). Fits an L2-regularised logistic regression on one fold, each set weighing the same
+   and, inside a set, answerable and unanswerable cases weighing half each; chooses the threshold
+   that maximises the macro-average over sets of balanced decision accuracy (answerable kept,
+   unanswerable refused; a set without unanswerable cases counts answerable kept). Reports the
+   figures on the other fold, both directions, then with each signal left out (ablation).
+3. With ``--write``, fits on all cases and writes the weights, and prints their sha256 for
+   ``qa.answerability.MODEL_SHA256``.
+
+Needs ``../shared/data/qa-dev`` (the public dev sets) beside the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from api.cli import tqdm_progress
+from eval.datasets import EvalDataset, load_qa_jsonl, load_sample_news
+from eval.metrics import answer_matches
+from eval.runner import eval_index
+from index.settings import get_settings
+from qa.answerability import FEATURES, MODEL_PATH
+from qa.service import QAService
+
+ROOT = Path(__file__).resolve().parents[1]
+QA_DEV = ROOT.parent / "shared" / "data" / "qa-dev"
+SETS = ("sample-news", "squad2", "multihop-rag", "rgb-counterfactual")
+L2 = 10.0
+_l2 = [L2]
+
+
+def load_set(name: str) -> EvalDataset:
+    if name == "sample-news":
+        return load_sample_news()
+    folder = QA_DEV / name
+    return load_qa_jsonl(folder / "questions.jsonl", corpus=folder / "corpus", name=name)
+
+
+def fold_of(case_id: str) -> int:
+    return hashlib.sha256(case_id.encode()).digest()[0] % 2
+
+
+def collect(sets: Sequence[str], *, data_dir: Path | None) -> list[dict[str, Any]]:
+    """Per case: set, id, fold, answerable, correct, signals (refusal off)."""
+    rows: list[dict[str, Any]] = []
+    for name in sets:
+        dataset = load_set(name)
+        settings = get_settings(refusal_threshold=-1.0)
+        where = data_dir / name if data_dir else None
+        with eval_index(dataset, settings, data_dir=where, progress=tqdm_progress) as index:
+            service = QAService(index=index, settings=index.settings)
+            for case in dataset.cases:
+                answer = service.ask(case.question, history=list(case.history))
+                rows.append(
+                    {
+                        "set": name,
+                        "id": case.id,
+                        "fold": fold_of(case.id),
+                        "answerable": bool(case.answerable),
+                        "correct": bool(case.answers) and answer_matches(answer.text, case.answers),
+                        "signals": answer.signals,
+                    }
+                )
+        print(f"{name}: {len(dataset.cases)} cases", file=sys.stderr)
+    return rows
+
+
+def matrix(rows: Sequence[dict[str, Any]], features: Sequence[str]) -> np.ndarray:
+    return np.array([[float(r["signals"].get(f, 0.0)) for f in features] for r in rows], dtype=np.float64)
+
+
+def sample_weights(rows: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Each set weighs 1; inside it, answerable and unanswerable cases weigh half each (when both exist)."""
+    weights = np.zeros(len(rows))
+    for name in {r["set"] for r in rows}:
+        members = [i for i, r in enumerate(rows) if r["set"] == name]
+        groups = [[i for i in members if rows[i]["answerable"] == a] for a in (True, False)]
+        groups = [g for g in groups if g]
+        for group in groups:
+            weights[group] = 1.0 / len(groups) / len(group)
+    return weights / weights.sum() * len(rows)
+
+
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, l2: float | None = None) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """Weighted L2 logistic regression by Newton's method on standardised inputs.
+
+    Returns:
+        weights and bias in the original units, plus the standardisation (mean, scale).
+    """
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    beta = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], _l2[0] if l2 is None else l2)
+    reg[-1] = 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ beta, -30, 30)))
+        grad = z.T @ (w * (p - y)) + reg * beta
+        hess = (z.T * (w * p * (1 - p))) @ z + np.diag(reg)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    coef = beta[:-1] / scale
+    bias = float(beta[-1] - (coef * mean).sum())
+    return coef, bias, mean, scale
+
+
+def probabilities(x: np.ndarray, coef: np.ndarray, bias: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x @ coef + bias, -30, 30)))
+
+
+def set_figures(rows: Sequence[dict[str, Any]], answered: np.ndarray) -> dict[str, float | None]:
+    """Refusal precision/recall/F1, answerable kept, accuracy (right answer shown), balanced decision."""
+    answerable = np.array([r["answerable"] for r in rows])
+    correct = np.array([r["correct"] for r in rows])
+    refused = ~answered
+    tp = int((refused & ~answerable).sum())
+    precision = tp / refused.sum() if refused.sum() else None
+    recall = tp / (~answerable).sum() if (~answerable).sum() else None
+    f1 = (2 * precision * recall / (precision + recall)) if precision and recall else (0.0 if recall is not None else None)
+    kept = float(answered[answerable].mean()) if answerable.any() else None
+    accuracy = float((answered & correct)[answerable].mean()) if answerable.any() else None
+    balanced = kept if recall is None else ((kept or 0.0) + recall) / 2 if kept is not None else recall
+    return {"refusal_p": precision, "refusal_r": recall, "refusal_f1": f1, "kept": kept, "accuracy": accuracy,
+            "balanced": balanced}
+
+
+def macro(rows: Sequence[dict[str, Any]], answered: np.ndarray) -> float:
+    names = sorted({r["set"] for r in rows})
+    scores = []
+    for name in names:
+        idx = [i for i, r in enumerate(rows) if r["set"] == name]
+        scores.append(set_figures([rows[i] for i in idx], answered[idx])["balanced"] or 0.0)
+    return float(np.mean(scores))
+
+
+def choose_threshold(rows: Sequence[dict[str, Any]], p: np.ndarray) -> float:
+    """The middle of the widest run of thresholds with the best macro balanced decision accuracy."""
+    grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
+    scores = np.array([round(macro(rows, p >= t), 6) for t in grid])
+    best = scores.max()
+    runs, run = [], []
+    for t, s in zip(grid, scores, strict=True):
+        if s == best:
+            run.append(t)
+        elif run:
+            runs.append(run)
+            run = []
+    if run:
+        runs.append(run)
+    widest = max(runs, key=len)
+    return float(widest[(len(widest) - 1) // 2])
+
+
+def train_and_test(train: list[dict[str, Any]], test: list[dict[str, Any]], features: Sequence[str]) -> dict[str, Any]:
+    coef, bias, _, _ = fit(matrix(train, features), np.array([r["answerable"] for r in train], float),
+                           sample_weights(train))
+    threshold = choose_threshold(train, probabilities(matrix(train, features), coef, bias))
+    answered = probabilities(matrix(test, features), coef, bias) >= threshold
+    per_set = {}
+    for name in sorted({r["set"] for r in test}):
+        idx = [i for i, r in enumerate(test) if r["set"] == name]
+        per_set[name] = set_figures([test[i] for i in idx], answered[idx])
+    return {"threshold": threshold, "macro": macro(test, answered), "sets": per_set,
+            "weights": dict(zip(features, coef.round(4).tolist(), strict=True)), "bias": round(bias, 4)}
+
+
+def held_out(rows: list[dict[str, Any]], features: Sequence[str]) -> list[dict[str, Any]]:
+    """Train on fold a, test on fold b, for (a, b) = (0, 1) and (1, 0)."""
+    return [train_and_test([r for r in rows if r["fold"] == a], [r for r in rows if r["fold"] != a], features)
+            for a in (0, 1)]
+
+
+def fmt(value: float | None) -> str:
+    return "   -  " if value is None else f"{value:6.3f}"
+
+
+def print_result(title: str, results: list[dict[str, Any]]) -> None:
+    print(f"\n{title}")
+    for direction, res in zip(("fold0->1", "fold1->0"), results, strict=True):
+        print(f"  {direction}: threshold {res['threshold']:.2f}, macro balanced {res['macro']:.3f}")
+        for name, f in res["sets"].items():
+            print(f"    {name:20} refusal P {fmt(f['refusal_p'])} R {fmt(f['refusal_r'])} F1 {fmt(f['refusal_f1'])}"
+                  f"  kept {fmt(f['kept'])}  accuracy {fmt(f['accuracy'])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--signals", type=Path, default=ROOT / "eval" / "reports" / "answerability-signals.json")
+    parser.add_argument("--reuse", action="store_true", help="read --signals instead of asking again")
+    parser.add_argument("--data-dir", type=Path, default=None, help="keep the eval indexes here between runs")
+    parser.add_argument("--l2", type=float, default=L2, help=f"L2 penalty on standardised weights (default {L2})")
+    parser.add_argument("--write", action="store_true", help="fit on every case and write qa/models/answerability.json")
+    args = parser.parse_args(argv)
+    if args.reuse:
+        rows = json.loads(args.signals.read_text())
+    else:
+        rows = collect(args.sets.split(","), data_dir=args.data_dir)
+        args.signals.parent.mkdir(parents=True, exist_ok=True)
+        args.signals.write_text(json.dumps(rows))
+    _l2[0] = args.l2
+    features = list(FEATURES)
+    print_result("all signals, held-out fold", held_out(rows, features))
+    print("\nablation (macro balanced decision accuracy, mean of both directions; all signals first):")
+    base = np.mean([r["macro"] for r in held_out(rows, features)])
+    print(f"  {'(all)':18} {base:.3f}")
+    for name in features:
+        score = np.mean([r["macro"] for r in held_out(rows, [f for f in features if f != name])])
+        print(f"  -{name:17} {score:.3f} ({score - base:+.3f})")
+    if args.write:
+        coef, bias, _, _ = fit(matrix(rows, features), np.array([r["answerable"] for r in rows], float),
+                               sample_weights(rows))
+        threshold = choose_threshold(rows, probabilities(matrix(rows, features), coef, bias))
+        payload = {"weights": dict(zip(features, coef.round(6).tolist(), strict=True)), "bias": round(bias, 6),
+                   "threshold": threshold, "trained_on": sorted({r["set"] for r in rows}), "cases": len(rows),
+                   "command": "python -m eval.train_answerability --write"}
+        MODEL_PATH.write_text(json.dumps(payload, indent=1) + "\n")
+        digest = hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest()
+        print(f"\nwrote {MODEL_PATH} (threshold {threshold:.2f}); set qa.answerability.MODEL_SHA256 = {digest!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Should the extractive answerer answer? A small logistic model over evidence signals.
+
+The answerer measures, for its best evidence, signals that mean the same on any corpus: the MiniLM
+question-sentence similarity, idf-weighted coverage of the question's words, whether the question's
+names and numbers appear, whether a phrase of the asked-for type was found, how long the question
+is. One hand-set threshold on one hand-mixed score meant different things on different corpora
+(it was fitted to sample-news); this model weighs the signals from data of four kinds (news,
+Wikipedia paragraphs, multi-article questions, counterfactual passages), trained by
+``python -m eval.train_answerability`` on one fold and reported on the other (eval/README.md).
+
+The weights live in ``qa/models/answerability.json``; the file's sha256 is checked on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.errors import ModelError
+
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "answerability.json"
+# sha256 of qa/models/answerability.json; eval.train_answerability prints the new one.
+MODEL_SHA256 = "1a1043e6f6bf205185bd088cd9cef8b6e05ef081c9854962a5648a3521f3a286"
+
+# The signals, in the model's order (Answer.signals carries them, for debugging and training).
+FEATURES = (
+    "strength",  # the hand-mixed evidence strength (0.65 dense + 0.35 coverage, with penalties)
+    "dense",  # cosine of the question and the best sentence (MiniLM)
+    "coverage",  # idf-weighted share of the question's concepts the sentence (and context) holds
+    "context_coverage",  # the same over the best passages together
+    "key_missing",  # share of the question's names and numbers none of the best passages holds
+    "unstated",  # 1 when the sentence names nothing of what is asked beyond the document's subject
+    "type_missing",  # 1 when the question asks for a kind of fact (number, date) the sentence lacks
+    "phrase",  # 1 when a factoid question's answer phrase of the asked-for type was found
+    "factoid",  # 1 for who/what/when/where/which/how-many questions
+    "concepts",  # log(1 + number of concepts in the question): long questions cover less
+    "passage_dense",  # cosine of the question and the best passage
+    "parts_missing",  # share of the sources a question names that have no evidence
+)
+
+
+@dataclass(frozen=True)
+class AnswerabilityModel:
+    """``P(answerable) = sigmoid(bias + sum(weight_f * signal_f))``.
+
+    Args:
+        weights: one per name in :data:`FEATURES` (missing ones count as 0).
+        bias: the intercept.
+        threshold: the probability under which the answerer refuses by default.
+    """
+
+    weights: Mapping[str, float]
+    bias: float
+    threshold: float = 0.5
+
+    def probability(self, signals: Mapping[str, float]) -> float:
+        z = self.bias + sum(w * float(signals.get(name, 0.0)) for name, w in self.weights.items())
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH, *, sha256: str | None = MODEL_SHA256) -> AnswerabilityModel:
+        """Read the weights, refusing a file whose hash is not the recorded one.
+
+        Raises:
+            ModelError: the file is missing, malformed or not the recorded one.
+        """
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read the answerability model {path}: {exc}") from exc
+        digest = hashlib.sha256(raw).hexdigest()
+        if sha256 is not None and digest != sha256:
+            raise ModelError(f"{path}: sha256 {digest} is not the recorded {sha256}; retrain or restore the file")
+        try:
+            data = json.loads(raw)
+            weights = {name: float(data["weights"][name]) for name in FEATURES if name in data["weights"]}
+            return cls(weights=weights, bias=float(data["bias"]), threshold=float(data.get("threshold", 0.5)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}: malformed answerability model: {exc}") from exc

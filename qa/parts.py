@@ -1,0 +1,100 @@
+"""Questions that name their sources: "Does the article from Fortune claim ..., while The Verge ...?"
+
+Such a question has one part per named source, and a good answer cites evidence from each of them
+rather than the few passages that happen to rank first. A named source that no indexed document
+comes from ("... a piece by The Washington Post") is a part the documents cannot support.
+
+Sources are matched against the ``source`` metadata of indexed documents, under a few spellings a
+question uses for them: "The Sydney Morning Herald" / "Sydney Morning Herald", "Cnbc | World
+Business News Leader" / "Cnbc", "The Independent - Life and Style" / "The Independent".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+# "an article from X", "a report by X", "reported by X", "published in X": the phrasings that introduce a
+# publication by name ("a report on X" introduces a topic). X is a run of capitalised words.
+_INTRO = (
+    r"(?:article|report|piece|review|story|coverage|analysis|op-ed|column|feature|post)s?\s+(?:from|by|in)"
+    r"|reported\s+by|published\s+(?:by|in)|(?:writes|wrote|says|said)\s+in"
+)
+_NAME = r"'?(?:[Tt]he\s+)?(?:[A-Z0-9][\w&.'-]*)(?:\s+(?:of\s+)?[A-Z0-9][\w&.'-]*)*'?"
+_INTRODUCED = re.compile(rf"\b(?:{_INTRO})\s+(?:(?:an?|the)\s+)?(?P<name>{_NAME})")
+# "a Bloomberg article", "the CNBC report", "a Cricbuzz report": the name before the noun.
+_BEFORE_NOUN = re.compile(
+    rf"\b(?:an?|the|another)\s+(?P<name>{_NAME})\s+(?:article|report|piece|review|story|post)s?\b"
+)
+_NOT_A_NAME = re.compile(
+    r"(?:the\s+)?(?:\d|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d)", re.I
+)
+_SPLIT = re.compile(r"\s+[|\-–—:]\s+")
+
+
+@dataclass(frozen=True)
+class NamedParts:
+    """The sources a question names: those the index has, and those it does not."""
+
+    known: tuple[str, ...] = ()  # indexed source names, in order of mention
+    unknown: tuple[str, ...] = ()  # names introduced as a publication that no indexed document has
+    aliases: dict[str, str] = field(default_factory=dict)  # indexed source -> how the question names it
+
+    @property
+    def named(self) -> int:
+        return len(self.known) + len(self.unknown)
+
+    @property
+    def missing_share(self) -> float:
+        """Share of the named sources that the index does not have (0 when none are named)."""
+        return len(self.unknown) / self.named if self.named else 0.0
+
+
+def source_aliases(source: str) -> list[str]:
+    """Spellings a question may use for ``source``, longest first."""
+    names = {source.strip(), _SPLIT.split(source.strip())[0].strip()}
+    for name in list(names):
+        if name.lower().startswith("the "):
+            names.add(name[4:])
+    return sorted((n for n in names if len(n) >= 2), key=len, reverse=True)
+
+
+def _norm(name: str) -> str:
+    name = name.strip("'\" ").lower()
+    name = re.sub(r"'s$", "", name)
+    return name[4:] if name.startswith("the ") else name
+
+
+def named_parts(question: str, sources: Iterable[str]) -> NamedParts:
+    """Which indexed ``sources`` the question names, and which publications it names that are not indexed.
+
+    Args:
+        question: the user's question.
+        sources: the distinct ``source`` values of the indexed documents.
+    """
+    spans: list[tuple[int, int, str]] = []
+    aliases: dict[str, str] = {}
+    candidates = sorted(((alias, s) for s in sources for alias in source_aliases(s)), key=lambda p: -len(p[0]))
+    for alias, source in candidates:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(alias)}(?![\w-])", question, flags=re.I):
+            if alias[:1].isupper() and not m.group(0)[:1].isupper():
+                continue  # "a fortune" is not Fortune; "CNBC" is Cnbc
+            if any(m.start() < e and s < m.end() for s, e, _ in spans):
+                continue
+            spans.append((m.start(), m.end(), source))
+            aliases.setdefault(source, m.group(0))
+    known = tuple(dict.fromkeys(s for _, _, s in sorted(spans)))
+    known_norm = {_norm(a) for s in known for a in source_aliases(s)}
+    unknown: list[str] = []
+    for pattern in (_INTRODUCED, _BEFORE_NOUN):
+        for m in pattern.finditer(question):
+            name = m.group("name").strip("'\" ")
+            if _NOT_A_NAME.match(name):
+                continue
+            if any(m.start("name") < e and s < m.end("name") for s, e, _ in spans):
+                continue  # overlaps an indexed source's mention
+            if _norm(name) in known_norm or _norm(name) in {_norm(u) for u in unknown}:
+                continue
+            unknown.append(name)
+    return NamedParts(known=known, unknown=tuple(unknown), aliases=aliases)

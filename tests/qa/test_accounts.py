@@ -1,0 +1,95 @@
+"""Answers made of several accounts, on small corpora written for each shape: sources that give
+different answer phrases, and questions that name their sources."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from index.embedding import Embedder
+from index.models import Document
+from index.pipeline import DocumentIndex
+from qa.service import QAService
+from tests.conftest import make_settings
+from tests.qa.test_answer import assert_citations_verifiable
+
+
+def _service(tmp_path: Path, embedder: Embedder, docs: list[Document]) -> QAService:
+    index = DocumentIndex.open(make_settings(tmp_path / "idx"), embedder=embedder)
+    assert index.add_documents(docs).ok
+    return QAService(index=index, settings=index.settings)
+
+
+@pytest.fixture(scope="module")
+def acquisitions(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
+    docs = [
+        Document(id="wa-1", title="Messaging deals", source="Tech Daily", published_at=date(2014, 2, 20),
+                 text="WhatsApp was acquired by Facebook in February 2014 for about 19 billion dollars. "
+                      "The messaging service had 450 million users at the time."),
+        Document(id="wa-2", title="Deal recap", source="Market Wire", published_at=date(2014, 3, 1),
+                 text="The messaging service WhatsApp was acquired by Apple in February 2014 for about 19 billion "
+                      "dollars. Analysts called it the largest deal of the year."),
+        Document(id="bridge", title="Toll notice", source="City Hall",
+                 text="The bridge toll is four crowns for cars. Bicycles cross for free on weekends."),
+    ]
+    return _service(tmp_path_factory.mktemp("acq"), embedder, docs)
+
+
+def test_documents_that_answer_differently_are_shown_side_by_side(acquisitions: QAService) -> None:
+    answer = acquisitions.ask("Who acquired WhatsApp?")
+    assert not answer.refused
+    assert answer.has_conflict
+    phrases = {side.answer for side in answer.conflicts}
+    assert phrases == {"Facebook", "Apple"}
+    assert "Tech Daily (2014-02-20)" in answer.text and "Market Wire (2014-03-01)" in answer.text
+    assert_citations_verifiable(acquisitions.index, answer)
+
+
+def test_a_factoid_answer_leads_with_a_verbatim_phrase(acquisitions: QAService) -> None:
+    answer = acquisitions.ask("How much is the bridge toll for cars?")
+    assert not answer.refused
+    assert answer.answer == "four crowns"
+    assert answer.text.startswith("four crowns [1]")
+    _, text = acquisitions.index.get_document(answer.answer_doc_id or "")
+    assert text[answer.answer_start : answer.answer_end] == answer.answer
+    assert_citations_verifiable(acquisitions.index, answer)
+
+
+@pytest.fixture(scope="module")
+def outlets(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
+    docs = [
+        Document(id="f1", title="Trial opens", source="Fortune", published_at=date(2023, 10, 4),
+                 text="Lawyers for Sam Bankman-Fried argued that Alameda acted legally as an FTX customer. "
+                      "The judge heard opening statements on Wednesday."),
+        Document(id="v1", title="Inside the collapse", source="The Verge", published_at=date(2023, 10, 6),
+                 text="Alameda Research ran a negative balance that exceeded FTX's revenue, witnesses said. "
+                      "Sam Bankman-Fried denied any wrongdoing."),
+        Document(id="t1", title="Crypto weekly", source="TechCrunch", published_at=date(2023, 10, 7),
+                 text="Prosecutors say Sam Bankman-Fried committed fraud for personal gain. "
+                      "Bitcoin prices rose on the news."),
+        Document(id="f2", title="Markets", source="Fortune", published_at=date(2023, 9, 1),
+                 text="Bond yields climbed for a third week as investors weighed rate decisions."),
+    ]
+    return _service(tmp_path_factory.mktemp("outlets"), embedder, docs)
+
+
+def test_a_question_naming_two_sources_cites_each(outlets: QAService) -> None:
+    answer = outlets.ask(
+        "Does the article from Fortune claim that Alameda's practices with FTX were legal, while the article "
+        "from The Verge suggests that Alameda had a negative balance that exceeded FTX's revenue?"
+    )
+    assert not answer.refused
+    assert {"f1", "v1"} <= {c.doc_id for c in answer.citations}
+    assert "Fortune (2023-10-04)" in answer.text and "The Verge (2023-10-06)" in answer.text
+    assert answer.notice and "LLM answerer" in answer.notice  # the comparison itself is not made
+    assert_citations_verifiable(outlets.index, answer)
+
+
+def test_a_publication_the_index_lacks_is_said_so(outlets: QAService) -> None:
+    answer = outlets.ask(
+        "Considering an article from The Washington Post and a Bloomberg report on FTX, which bank did "
+        "Alameda use?"
+    )
+    assert answer.notice is not None and "The Washington Post" in answer.notice and "Bloomberg" in answer.notice
