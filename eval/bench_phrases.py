@@ -163,7 +163,7 @@ def report(label: str, items: list[Item], outcomes: list[Outcome]) -> None:
         f"  F1 {share(sum(o.f1 for o in returned), n)}  contains {share(sum(o.contains for o in returned), n)}"
     )
     print(f"  EM over all factoid questions {share(sum(o.exact for o in returned), len(outcomes))}")
-    for cut in (0.6, 0.7, 0.8):
+    for cut in (0.3, 0.4, 0.5, 0.55, 0.6, 0.7):
         kept = [o for o in returned if o.score is not None and o.score >= cut]
         print(
             f"  score >= {cut}: coverage {share(len(kept), len(outcomes))}"
@@ -197,11 +197,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="questions per fold (default: all)")
     parser.add_argument("--latency-calls", type=int, default=200)
     parser.add_argument("--folds", default="AB", help="which folds to score (A: tuning, B: held out)")
+    parser.add_argument("--min-score", type=float, default=None, help="override the confidence cut (tuning only)")
     args = parser.parse_args(argv)
 
     items, skipped = load_items(args.squad)
     t0 = time.perf_counter()
     extractor = PhraseExtractor()
+    if args.min_score is not None:
+        extractor.min_score = args.min_score
     print(f"model loaded and verified in {time.perf_counter() - t0:.1f} s; pipeline {extractor.nlp.pipe_names}")
     print(f"{len(items)} answerable questions ({skipped} skipped: answer spans two sentences)")
     for label in args.folds:

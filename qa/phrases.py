@@ -14,6 +14,7 @@ package's own ``__init__`` code, and without the lemmatizer and sentence recogni
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import re
@@ -22,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import Stemmer
 
 from index.errors import ModelError
 
@@ -35,7 +38,7 @@ MODEL_SHA256 = {
 # that noun chunks need), ner. The lemmatizer and senter cost time and are never read.
 EXCLUDED_COMPONENTS = ("lemmatizer", "senter")
 
-MIN_SCORE = 0.5  # below this the answerer quotes the sentence alone
+MIN_SCORE = 0.55  # below this the answerer quotes the sentence alone
 NEAR_WINDOW = 4.0  # tokens: how fast closeness to the question's words decays
 
 NUMBER_LABELS = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE", "TIME")
@@ -88,6 +91,9 @@ _LIGHT_HEADS = frozenset({"name", "kind", "type", "sort", "form", "term", "title
 
 _WH = re.compile(r"\b(?P<word>who|whom|whose|what|which|when|where|why|how)\b(?:\s+(?P<next>\w+))?", re.I)
 _HOW_NUMBER = frozenset({"many", "much", "long", "old", "far", "large", "big", "tall", "high", "often", "fast"})
+_AUXILIARIES = frozenset(
+    "did do does was were is are had has have will would can could should might may must shall".split()
+)
 _NOT_FACTOID = re.compile(r"^\s*(explain|describe|discuss|compare|summari[sz]e)\b", re.I)
 
 
@@ -117,10 +123,15 @@ class AnswerType:
 
 
 def _first_wh(question: str) -> tuple[str, str] | None:
-    match = _WH.search(question)
-    if match is None:
-        return None
-    return match["word"].lower(), (match["next"] or "").lower()
+    """The question's own wh-word and the word after it. A "when"/"where" that opens a clause
+    ("..., what did he do when he lost?") is skipped: as a question word an auxiliary follows it
+    ("when did", "where was") or it ends the question."""
+    for match in _WH.finditer(question):
+        word, after = match["word"].lower(), (match["next"] or "").lower()
+        if word in ("when", "where") and after and after not in _AUXILIARIES:
+            continue
+        return word, after
+    return None
 
 
 def is_factoid(question: str) -> bool:
@@ -192,9 +203,15 @@ def load_verified_pipeline(name: str) -> Any:
         raise ModelError(f"cannot load spaCy model from {data}: {exc}") from exc
 
 
+_STEMMER = Stemmer.Stemmer("english")
+_STEMMER_LOCK = threading.Lock()  # a PyStemmer object is not safe to share between threads
+
+
+@functools.lru_cache(maxsize=65536)
 def _norm(word: str) -> str:
-    """A crude stem for matching question words in a sentence: lower case, first 5 letters."""
-    return word.lower()[:5]
+    """How a word is matched between question and sentence: its lower-cased Snowball stem."""
+    with _STEMMER_LOCK:
+        return str(_STEMMER.stemWord(word.lower()))
 
 
 @dataclass
@@ -211,6 +228,7 @@ class PhraseExtractor:
     def __init__(self, *, model: str = DEFAULT_MODEL) -> None:
         self.model = model
         self.nlp = load_verified_pipeline(model)
+        self.min_score = MIN_SCORE  # the bench lowers it to see the whole score range
         # spaCy does not promise thread safety; one call at a time (a call takes milliseconds).
         self._lock = threading.Lock()
 
@@ -244,7 +262,11 @@ class PhraseExtractor:
         if wanted is None:
             return [None] * len(sentences)
         asked = _question_words(qdoc)
-        return [_best_phrase(doc, sentence, wanted, asked) for doc, sentence in zip(docs, sentences, strict=True)]
+        role = _question_role(qdoc)
+        return [
+            _best_phrase(doc, sentence, wanted, asked, role, self.min_score)
+            for doc, sentence in zip(docs, sentences, strict=True)
+        ]
 
 
 def _answer_type(question: str, qdoc: Any) -> AnswerType | None:
@@ -312,6 +334,53 @@ def _follow_light(noun: Any) -> Any:
     return noun
 
 
+_BE = frozenset({"is", "was", "are", "were", "be", "been", "being", "'s"})
+# Dependency roles that say the same thing in active and passive voice ("X built Y" / "Y was built by X").
+_SAME_ROLE = {"dobj": "nsubjpass", "nsubjpass": "dobj", "nsubj": "agent", "agent": "nsubj"}
+
+
+@dataclass(frozen=True)
+class _Role:
+    """Where the wh-phrase sits in the question: its relation to a governing word ("What did Luther
+    call for?" -> pobj of "for" under "call"). The answer tends to fill the same slot in the sentence."""
+
+    relation: str  # dependency label, or "prep:<word>" for the object of a preposition
+    governor: str  # stem of the governing word; "be" for a copula
+
+
+def _slot(token: Any) -> _Role | None:
+    """The slot ``token`` fills under its governor (through a preposition when it is its object)."""
+    if token.dep_ == "appos":  # "the commander, Jan Kowalski, was killed"
+        token = token.head
+    if token.dep_ == "pobj":
+        prep = token.head
+        relation = "agent" if prep.dep_ == "agent" else f"prep:{prep.lower_}"
+        governor = prep.head
+    elif token.dep_ in ("nsubj", "nsubjpass", "dobj", "attr", "dative", "oprd"):
+        relation, governor = token.dep_, token.head
+    else:
+        return None
+    if governor.i == token.i:
+        return None
+    return _Role(relation, "be" if governor.lower_ in _BE else _norm(governor.text))
+
+
+def _question_role(qdoc: Any) -> _Role | None:
+    for token in qdoc:
+        if token.lower_ in ("what", "which", "who", "whom"):
+            target = token.head if token.dep_ == "det" else token
+            return _slot(target)
+    return None
+
+
+def _fills(role: _Role, slot: _Role | None) -> bool:
+    if slot is None or slot.governor != role.governor:
+        return False
+    if role.governor == "be":  # "What is X?" / "X is a phylum": either side of the copula
+        return slot.relation in ("attr", "nsubj")
+    return slot.relation == role.relation or _SAME_ROLE.get(role.relation) == slot.relation
+
+
 def _question_words(qdoc: Any) -> set[str]:
     return {_norm(t.text) for t in qdoc if not (t.is_stop or t.is_punct or t.tag_ in ("WDT", "WP", "WRB", "WP$"))}
 
@@ -371,7 +440,19 @@ def _candidates(doc: Any, wanted: AnswerType) -> list[_Candidate]:
                 continue
             kind = 0.6 if not wanted.labels else 0.35
             found.append(_Candidate(first, chunk.end, "NP", kind))
+            last = _of_end(doc, chunk)
+            if last > chunk.end and not any(i in taken for i in range(chunk.end, last)):
+                found.append(_Candidate(first, last, "NP", kind))  # "invasion of Britain"
     return found
+
+
+def _of_end(doc: Any, chunk: Any) -> int:
+    """End of "<chunk> of <noun phrase>" when the "of" phrase follows right after the chunk."""
+    if chunk.end < len(doc) and doc[chunk.end].lower_ == "of" and doc[chunk.end].head.i == chunk.root.i:
+        objects = [t for t in doc[chunk.end].children if t.dep_ == "pobj"]
+        if objects:
+            return objects[0].i + 1
+    return chunk.end
 
 
 def _unit_end(doc: Any, ent: Any) -> int:
@@ -385,7 +466,9 @@ def _unit_end(doc: Any, ent: Any) -> int:
     return ent.end
 
 
-def _best_phrase(doc: Any, sentence: str, wanted: AnswerType, asked: set[str]) -> Phrase | None:
+def _best_phrase(
+    doc: Any, sentence: str, wanted: AnswerType, asked: set[str], role: _Role | None, min_score: float
+) -> Phrase | None:
     by_word: dict[str, list[int]] = {}
     for t in doc:
         if not (t.is_stop or t.is_punct) and _norm(t.text) in asked:
@@ -413,10 +496,11 @@ def _best_phrase(doc: Any, sentence: str, wanted: AnswerType, asked: set[str]) -
         else:
             near = 0.3
         linked = 1.0 if anchors and _linked(doc, cand.first, cand.last, anchors) else 0.0
-        score = (0.55 * kind + 0.3 * near + 0.15 * linked) * (1.0 - 0.5 * repeated)
+        aligned = 1.0 if role is not None and _fills(role, _slot(doc[cand.first : cand.last].root)) else 0.0
+        score = (0.45 * kind + 0.25 * near + 0.1 * linked + 0.2 * aligned) * (1.0 - 0.5 * repeated)
         if best is None or score > best[0]:
             best = (score, cand)
-    if best is None or best[0] < MIN_SCORE:
+    if best is None or best[0] < min_score:
         return None
     score, cand = best
     span = doc[cand.first : cand.last]
