@@ -392,6 +392,26 @@ def _content(tokens: Iterable[Any]) -> list[str]:
     return [_norm(t.text) for t in tokens if t.like_num or not (t.is_stop or t.is_punct)]
 
 
+_NAMING = frozenset({"appos", "compound", "attr", "nsubj"})
+
+
+def _names(span: Any, nouns: set[int]) -> bool:
+    """Does ``span`` name one of the ``nouns`` tokens: in apposition ("the fraternity, Alpha Phi Omega"),
+    as a compound ("the river Rhine"), across a copula ("Warsaw is the city"), or "the city of Warsaw"?"""
+    root = span.root
+    if root.head.i in nouns and root.dep_ in _NAMING:
+        return True
+    if root.dep_ == "pobj" and root.head.lower_ == "of" and root.head.head.i in nouns:
+        return True
+    for i in nouns:
+        noun = span.doc[i]
+        if span.start <= noun.head.i < span.end and noun.dep_ in _NAMING:
+            return True
+        if noun.dep_ == "attr" and root.dep_ == "nsubj" and noun.head.i == root.head.i:
+            return True
+    return False
+
+
 def _linked(doc: Any, first: int, last: int, anchors: set[int]) -> bool:
     """Is the span a dependent or the governor of an anchor token outside it (one arc, or two
     through a preposition: "founded by X", "the city of X")?"""
@@ -419,7 +439,7 @@ def _candidates(doc: Any, wanted: AnswerType) -> list[_Candidate]:
         if ent.label_ in wanted.labels:
             kind = 1.0 - 0.05 * wanted.labels.index(ent.label_)
         elif not wanted.labels:
-            kind = 0.75
+            kind = 0.5 if ent.label_ in NUMBER_LABELS else 0.75  # "what did X build?" asks for a thing
         else:
             kind = 0.45 if wanted.number else 0.3
         last = ent.end
@@ -436,7 +456,7 @@ def _candidates(doc: Any, wanted: AnswerType) -> list[_Candidate]:
         taken = {i for c in found for i in range(c.first, c.last)}
         for chunk in _noun_phrases(doc):
             first = chunk.start
-            while first < chunk.end - 1 and doc[first].tag_ in ("DT", "PRP$", "PDT"):
+            while first < chunk.end - 1 and doc[first].tag_ in ("DT", "PRP$", "PDT", "WDT", "WP$"):
                 first += 1
             if any(i in taken for i in range(first, chunk.end)):
                 continue
@@ -510,7 +530,7 @@ def _best_phrase(
         if repeated >= 0.5:
             continue  # an entity the question names is context, not the answer
         kind = cand.kind
-        if head_tokens and _linked(doc, cand.first, cand.last, head_tokens):
+        if head_tokens and _names(doc[cand.first : cand.last], head_tokens):
             kind = max(kind, 0.95)
         if by_word:
             near = sum(
