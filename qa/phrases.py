@@ -451,6 +451,8 @@ def _candidates(doc: Any, wanted: AnswerType) -> list[_Candidate]:
                 kind = 1.0  # "how many provinces" -> "32 provinces"
             elif ent.label_ in TIME_LABELS and not time_head and wanted.labels[0] not in TIME_LABELS:
                 kind = 0.5  # a year is rarely the count asked for
+        if not wanted.number:
+            last = _listed_end(doc, ent)
         found.append(_Candidate(ent.start, last, ent.label_, kind))
     if not wanted.number:
         taken = {i for c in found for i in range(c.first, c.last)}
@@ -487,6 +489,21 @@ def _noun_phrases(doc: Any) -> list[Any]:
             prev_end = word.i
             spans.append(doc[word.left_edge.i : word.i + 1])
     return spans
+
+
+def _listed_end(doc: Any, ent: Any) -> int:
+    """End of a list of same-label names that starts with ``ent`` ("Bugenhagen and Melanchthon")."""
+    last = ent.end
+    for other in doc.ents:
+        if other.start < last or other.label_ != ent.label_:
+            continue
+        between = doc[last : other.start]
+        if not between or len(between) > 2 or not all(t.dep_ in ("cc", "punct") for t in between):
+            break
+        if other.root.dep_ != "conj":
+            break
+        last = other.end
+    return last
 
 
 def _of_end(doc: Any, chunk: Any) -> int:
