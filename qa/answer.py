@@ -48,6 +48,8 @@ SIDE_FLOOR_MARGIN = 0.02
 SIDE_SECOND_MARGIN = 0.05
 PHRASE_MARGIN = 0.12  # another document's answer phrase counts when its sentence is this close to the best
 PHRASE_SENTENCES = 6
+LEAD = -1  # key of the phrase the answer leads with, among phrases keyed by id(evidence)
+SIDE_PHRASE_SCORE = 0.45  # phrase confidence that makes another document's sentence a side of a conflict
 DUPLICATE_SIMILARITY = 0.92
 KEY_TERM_PENALTY = 0.5
 FULL_MATCH_BONUS = 0.05
@@ -198,7 +200,8 @@ class ExtractiveAnswerer:
             strength=strength,
             expects=expects,
             factoid=factoid,
-            phrase=phrases.get(id(best)),
+            about_state=about_state,
+            phrase=phrases.get(LEAD),
             parts=parts,
             part_evidence=part_evidence,
         )
@@ -230,7 +233,7 @@ class ExtractiveAnswerer:
                 accounts = older_first(groups)
                 return self._fill(result, "The sources give different answers:", accounts, conflict=True)
         chosen = self._choose(evidence, best)
-        lead = phrases.get(id(best))
+        lead = phrases.get(LEAD)
         chosen.sort(key=lambda e: (e is not best, e.chunk.doc_id, e.start))
         citations = [make_citation(i, ev) for i, ev in enumerate(chosen, start=1)]
         text = " ".join(f"{ev.text} [{c.n}]" for ev, c in zip(chosen, citations, strict=True))
@@ -276,11 +279,14 @@ class ExtractiveAnswerer:
         strength: float,
         expects: re.Pattern[str] | None,
         factoid: bool,
+        about_state: bool,
         phrase: tuple[str, int, int] | None,
         parts: NamedParts,
         part_evidence: Mapping[str, list[Evidence]],
     ) -> dict[str, float]:
         dense, coverage = best.dense, best.coverage
+        if about_state:
+            coverage = max(coverage, terms.outcome_coverage(best.text))
         if len(part_evidence) >= 2:  # a question in parts: how well each part is supported, on average
             tops = [evs[0] for evs in part_evidence.values()]
             dense = float(np.mean([e.dense for e in tops]))
@@ -290,6 +296,7 @@ class ExtractiveAnswerer:
             "strength": round(strength, 4),
             "dense": round(dense, 4),
             "coverage": round(coverage, 4),
+            "full_match": 1.0 if best.coverage >= 0.99 and len(terms.concepts) >= 2 else 0.0,
             "context_coverage": round(terms.coverage(*context), 4),
             "key_missing": round(terms.missing_key_terms(context, self.words), 4),
             "unstated": 0.0 if self.states_what_is_asked(best, terms) else 1.0,
@@ -315,13 +322,22 @@ class ExtractiveAnswerer:
     ) -> dict[int, tuple[str, int, int]]:
         """Answer phrases (text, start, end in the sentence) of the best sentences, keyed by id(evidence)."""
         best = evidence[0]
-        pool = [best] + [ev for ev in evidence[1:PHRASE_SENTENCES] if ev.score >= best.score - PHRASE_MARGIN]
-        pool += [evs[0] for evs in part_evidence.values()]
-        found = self.phrases.extract(question, [ev.text for ev in pool])
+        # The best sentence, and other documents' close ones (a different phrase there is a conflict).
+        pool, docs = [best], {best.chunk.doc_id}
+        for ev in evidence[1:PHRASE_SENTENCES]:
+            if ev.score >= best.score - PHRASE_MARGIN and (ev.chunk.doc_id not in docs or len(pool) < 2):
+                pool.append(ev)
+                docs.add(ev.chunk.doc_id)
+        pool += [evs[0] for evs in part_evidence.values() if all(evs[0] is not ev for ev in pool)]
+        # Other documents' phrases only need to be recognisably different, so a lower bar applies
+        # to them than to the phrase the answer leads with.
+        found = self.phrases.extract(question, [ev.text for ev in pool], min_score=SIDE_PHRASE_SCORE)
         out: dict[int, tuple[str, int, int]] = {}
         for ev, phrase in zip(pool, found, strict=True):
             if phrase is not None and ev.text[phrase.start : phrase.end] == phrase.text:
                 out[id(ev)] = (phrase.text, phrase.start, phrase.end)
+                if ev is best and phrase.score >= self.phrases.min_score:
+                    out[LEAD] = out[id(ev)]
         return out
 
     def _phrase_groups(

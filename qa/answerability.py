@@ -24,13 +24,15 @@ from index.errors import ModelError
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "answerability.json"
 # sha256 of qa/models/answerability.json; eval.train_answerability prints the new one.
-MODEL_SHA256 = "1a1043e6f6bf205185bd088cd9cef8b6e05ef081c9854962a5648a3521f3a286"
+MODEL_SHA256 = "9677444404cbbc7fafba2672083db78655f82c97eef09280927482f33d38d7c7"
 
-# The signals, in the model's order (Answer.signals carries them, for debugging and training).
+# The signals the answerer computes (Answer.signals carries them, for debugging and training); the
+# model weighs those its file names (eval/train_answerability.py chose them by leave-one-set-out).
 FEATURES = (
     "strength",  # the hand-mixed evidence strength (0.65 dense + 0.35 coverage, with penalties)
     "dense",  # cosine of the question and the best sentence (MiniLM)
     "coverage",  # idf-weighted share of the question's concepts the sentence (and context) holds
+    "full_match",  # 1 when the sentence holds every concept of a question of two or more
     "context_coverage",  # the same over the best passages together
     "key_missing",  # share of the question's names and numbers none of the best passages holds
     "unstated",  # 1 when the sentence names nothing of what is asked beyond the document's subject

@@ -247,6 +247,18 @@ class QueryTerms:
                 alts, weight = self.concepts[i]
                 self.concepts[i] = (alts | frozenset(self.analyzer.query_terms(names[best])), weight)
 
+    def outcome_coverage(self, text: str) -> float:
+        """Coverage of ``text`` when it states an outcome: the question's outcome words ("controls",
+        "won") count as held, since reports word the same relation otherwise ("defeated", "retook")."""
+        if not states_outcome(text):
+            return self.coverage(text)
+        present = self._present([text])
+        held = sum(
+            w for (alts, w), word in zip(self.concepts, self.concept_words, strict=True)
+            if alts & present or states_outcome(word)
+        )
+        return held / self.total
+
     def asked_concepts(self, topic: str) -> list[int]:
         """Concepts that say what is asked rather than whom it is about: all but the names the
         document is mainly about (``topic``, see :class:`DocumentTopics`)."""

@@ -245,12 +245,13 @@ class PhraseExtractor:
             doc = self._parse_question(question)
         return _answer_type(question, doc)
 
-    def extract(self, question: str, sentences: list[str]) -> list[Phrase | None]:
+    def extract(self, question: str, sentences: list[str], *, min_score: float | None = None) -> list[Phrase | None]:
         """The answer phrase in each sentence (None where there is no confident one).
 
         Args:
             question: the user's question.
             sentences: evidence sentences; all are parsed in one batch.
+            min_score: confidence a phrase needs (default ``self.min_score``).
 
         Returns:
             one entry per sentence, in order; all None for a non-factoid question.
@@ -267,7 +268,7 @@ class PhraseExtractor:
         asked = _question_words(qdoc)
         role = _question_role(qdoc)
         return [
-            _best_phrase(doc, sentence, wanted, asked, role, self.min_score)
+            _best_phrase(doc, sentence, wanted, asked, role, self.min_score if min_score is None else min_score)
             for doc, sentence in zip(docs, sentences, strict=True)
         ]
 
