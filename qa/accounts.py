@@ -25,9 +25,15 @@ def make_citation(n: int, ev: Evidence) -> Citation:
     return cite_span(n, ev.chunk, ev.start, ev.end)
 
 
+LABEL_CHARS = 60
+
+
 def source_label(ev: Evidence) -> str:
+    """"Global News (2017-11-19)": the source, else the title (shortened), and the date."""
     chunk = ev.chunk
     who = chunk.source or chunk.title or chunk.doc_id
+    if len(who) > LABEL_CHARS:
+        who = who[: LABEL_CHARS - 1].rsplit(" ", 1)[0] + "…"
     return f"{who} ({chunk.published_at or 'undated'})"
 
 

@@ -495,9 +495,22 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"\w+", text.lower()) if w not in ("the", "a", "an")}
 
 
+_KEY_TOKEN = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'-]*|\d[\d.,]*")
+
+
+def _key_tokens(text: str) -> set[str]:
+    """Names (capitalised words past the sentence start) and numbers: what a copy that says
+    something else changes ("Emma Raducanu won ..." / "Bianca Andreescu won ...")."""
+    return {t.rstrip(".,").lower() for t in _KEY_TOKEN.findall(text.strip())}
+
+
 def _duplicate(a: Evidence, b: Evidence) -> bool:
     """Restatements: one sentence's words mostly inside the other's (a teaser and its full
-    sentence), or nearly the same vector."""
+    sentence), or nearly the same vector; never two sentences that name different people,
+    places or numbers, which is what a report contradicting another looks like."""
+    ka, kb = _key_tokens(a.text), _key_tokens(b.text)
+    if not (ka <= kb or kb <= ka):
+        return False
     wa, wb = _words(a.text), _words(b.text)
     shorter = min(len(wa), len(wb)) or 1
     if len(wa & wb) / shorter >= 0.85:

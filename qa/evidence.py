@@ -25,6 +25,7 @@ SOFT_MATCH = 0.45  # static word-vector cosine that counts as the same concept (
 NAME_MATCH = 0.6  # contextual cosine of two names embedded alone that makes them aliases (Daesh~ISIS 0.69)
 CONTEXT_CREDIT = 0.7
 HEADING_PENALTY = 0.1
+NUMBER_PENALTY = 0.1  # a sentence (with the one before it) lacking a number the question names
 MIN_WORDS = 4
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _ASKS_NUMBER = re.compile(
@@ -181,6 +182,8 @@ class QueryTerms:
             for i, word in enumerate(self.concept_words)
             if _NUMBER.fullmatch(word) or (word != first and word[:1].isupper())
         ]
+        # Numbers (years, counts) in the question are exact constraints on the evidence.
+        self.numbers = [i for i in self.key_concepts if _NUMBER.fullmatch(self.concept_words[i])]
         # Names no indexed text holds: candidates for another name of something that is indexed.
         self.unknown_names = [
             i for i in self.key_concepts if i in self.unknown and not _NUMBER.fullmatch(self.concept_words[i])
@@ -246,6 +249,11 @@ class QueryTerms:
             if sims[row, best] >= NAME_MATCH:
                 alts, weight = self.concepts[i]
                 self.concepts[i] = (alts | frozenset(self.analyzer.query_terms(names[best])), weight)
+
+    def holds_numbers(self, text: str) -> bool:
+        """Does ``text`` hold every number the question names?"""
+        present = self._present([text])
+        return all(self.concepts[i][0] & present for i in self.numbers)
 
     def outcome_coverage(self, text: str) -> float:
         """Coverage of ``text`` when it states an outcome: the question's outcome words ("controls",
@@ -422,9 +430,12 @@ def score_sentences(
             if context or topic:
                 coverage = max(coverage, CONTEXT_CREDIT * terms.coverage(topic, context, text))
             score = DENSE_WEIGHT * float(sim) + COVERAGE_WEIGHT * coverage
-            # Headings and teasers cut off with "..." are not statements to quote.
-            if text.lstrip().startswith("#") or text.isupper() or text.rstrip().endswith(("...", "…")):
+            # Headings, teasers cut off with "..." and questions are not statements to quote.
+            if text.lstrip().startswith("#") or text.isupper() or text.rstrip().endswith(("...", "…", "?")):
                 score -= HEADING_PENALTY
+            # "Who won in 2021?" is not answered by a sentence about 2022.
+            if terms.numbers and not terms.holds_numbers(context + " " + text):
+                score -= NUMBER_PENALTY
             if expects is not None and not expects.search(text):
                 score -= TYPE_PENALTY
             boost = OUTCOME_BONUS if prefer_outcomes and states_outcome(text) else 0.0
