@@ -63,6 +63,16 @@ class CaseResult:
     span_recall: float | None = None
     span_rr: float | None = None
     ndcg10: float | None = None
+    gold_docs_cited: bool | None = None  # cases with >= 2 gold documents: citations name two of them
+    true_shown: bool | None = None  # cases with conflicting answers (RGB): an accepted answer appears
+    false_alone: bool | None = None  # ... a conflicting answer appears and no accepted one does
+    both_shown: bool | None = None  # ... both appear
+    factoid: bool = False  # who/what/which/when/where/how many/how much question
+    words_before_citation: int | None = None  # answered factoid cases: words before the first [n]
+    short_answer: str | None = None  # the answerer's answer phrase (Answer.answer), when it gives one
+    answer_span_valid: bool | None = None  # document_text[answer_start:answer_end] == short_answer
+    squad_em: float | None = None  # SQuAD 2.0 EM of the phrase (else the reply); abstention right on unanswerable
+    squad_f1: float | None = None
 
     @property
     def judged(self) -> bool:
@@ -88,6 +98,12 @@ class CaseResult:
             out.append(f"{len(self.invalid_quotes)} invalid quote(s)")
         if self.conflict_covered is False:
             out.append("conflict not shown with both sources")
+        if self.false_alone:
+            out.append("shows only the false (conflicting) answer")
+        if self.gold_docs_cited is False:
+            out.append("cites fewer than two gold documents")
+        if self.answer_span_valid is False:
+            out.append("answer phrase is not its document span")
         return out
 
 
@@ -187,6 +203,7 @@ def _warm_up(service: QAService, cases: Sequence[EvalCase]) -> None:
 
 def _run_case(case: EvalCase, service: QAService, scorer: _Scorer, k: int) -> CaseResult:
     result = CaseResult(id=case.id, kind=case.kind, question=case.question, answerable=case.answerable)
+    result.factoid = m.is_factoid(case.question)
     started = time.perf_counter()
     try:
         answer = service.ask(case.question, history=case.history)
@@ -195,6 +212,12 @@ def _run_case(case: EvalCase, service: QAService, scorer: _Scorer, k: int) -> Ca
         result.refused = True  # no answer was given
         if case.answerable:
             result.correct, result.f1 = False, 0.0
+        if case.answerable is not None:
+            result.squad_em = result.squad_f1 = 0.0  # an error is neither an answer nor a refusal
+        if case.conflicting:
+            result.true_shown = result.false_alone = result.both_shown = False
+        if len(case.gold_docs) >= 2:
+            result.gold_docs_cited = False
         return result
     result.latency_ms = (time.perf_counter() - started) * 1000
     passages = service.search(answer.query, k=max(MAX_PASSAGES, k))
@@ -237,14 +260,39 @@ class _Scorer:
         if case.answerable is not None and case.answers:
             r.correct = not answer.refused and m.answer_matches(answer.text, case.answers)
             r.f1 = 0.0 if answer.refused else m.best_token_f1(answer.text, case.answers)
+        self._score_short_answer(case, answer, r)
+        if case.conflicting:
+            r.true_shown, r.false_alone, r.both_shown = m.counterfactual_shown(
+                answer.text, refused=answer.refused, accepted=case.answers, conflicting=case.conflicting
+            )
+        if r.factoid and not answer.refused:
+            r.words_before_citation = m.words_before_citation(answer.text)
         gold_docs = case.gold_docs
         if not gold_docs:
             return
+        r.gold_docs_cited = m.cites_two_gold_docs(r.cited_docs, gold_docs)
         self._score_retrieval(case, passages, gold_docs, r, k=k)
         if not answer.refused:
             self._score_citations(case, answer.citations, gold_docs, r)
         if case.kind == "conflict":
             r.conflict_covered = answer.has_conflict and gold_docs <= set(r.cited_docs)
+
+    def _score_short_answer(self, case: EvalCase, answer: Answer, r: CaseResult) -> None:
+        """SQuAD EM/F1 on the answer phrase (``Answer.answer``, when the answerer gives one; else
+        the whole reply), and whether the phrase is exactly the document span it claims."""
+        phrase = getattr(answer, "answer", None)
+        if phrase is not None and not answer.refused:
+            r.short_answer = phrase
+            doc_id = getattr(answer, "answer_doc_id", None)
+            r.answer_span_valid = m.answer_span_valid(
+                self.text(doc_id) if doc_id else None,
+                getattr(answer, "answer_start", None),
+                getattr(answer, "answer_end", None),
+                phrase,
+            )
+        if case.answerable is not None:
+            prediction = None if answer.refused else (phrase if phrase is not None else answer.text)
+            r.squad_em, r.squad_f1 = m.squad_scores(prediction, case.answers)
 
     def _check_quotes(self, citations: list[Citation], r: CaseResult) -> None:
         for c in citations:
@@ -297,6 +345,11 @@ def summarize(results: Sequence[CaseResult], *, k: int) -> dict[str, float | int
     refusable = [r for r in results if r.answerable is not None and r.error is None]
     answered_judged = [r for r in judged if not r.refused and r.error is None]
     conflicts = [r for r in results if r.conflict_covered is not None]
+    counterfactual = [r for r in results if r.true_shown is not None]
+    unanswerable = [r for r in results if r.answerable is False]
+    squad = [r for r in results if r.squad_f1 is not None]
+    phrases = [r for r in results if r.answer_span_valid is not None]
+    words = [float(r.words_before_citation) for r in results if r.words_before_citation is not None]
     latencies = [r.latency_ms for r in results if r.latency_ms is not None]
     refusal_p, refusal_r = m.refusal_precision_recall(
         [r.refused for r in refusable], [bool(r.answerable) for r in refusable]
@@ -323,7 +376,20 @@ def summarize(results: Sequence[CaseResult], *, k: int) -> dict[str, float | int
         "quotes_checked": quotes,
         "refusal_precision": refusal_p,
         "refusal_recall": refusal_r,
+        "refusal_f1": m.refusal_f1(refusal_p, refusal_r),
         "conflict_coverage": m.mean(float(bool(r.conflict_covered)) for r in conflicts),
+        "true_shown": m.mean(float(bool(r.true_shown)) for r in counterfactual),
+        "false_alone": m.mean(float(bool(r.false_alone)) for r in counterfactual),
+        "both_shown": m.mean(float(bool(r.both_shown)) for r in counterfactual),
+        "gold_docs_cited": m.mean(float(bool(r.gold_docs_cited)) for r in results if r.gold_docs_cited is not None),
+        "words_before_citation": m.percentile(words, 50),
+        "short_em": m.mean(r.squad_em or 0.0 for r in answerable if r.squad_em is not None),
+        "short_f1": m.mean(r.squad_f1 or 0.0 for r in answerable if r.squad_f1 is not None),
+        "noans_f1": m.mean(r.squad_f1 or 0.0 for r in unanswerable if r.squad_f1 is not None),
+        "squad_em": m.mean(r.squad_em or 0.0 for r in squad),
+        "squad_f1": m.mean(r.squad_f1 or 0.0 for r in squad),
+        "answer_span_valid": m.ratio(sum(bool(r.answer_span_valid) for r in phrases), len(phrases)),
+        "answer_phrases": len(phrases),
         "latency_p50_ms": round(p50, 2) if p50 is not None else None,
         "latency_p95_ms": round(p95, 2) if p95 is not None else None,
         "errors": sum(r.error is not None for r in results),
