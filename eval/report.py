@@ -165,7 +165,7 @@ def render_table(report: Mapping[str, Any]) -> str:
 
 def render_problems(report: Mapping[str, Any], *, limit: int | None = 20) -> str:
     """The cases that went wrong, one line each with the answer's start."""
-    from eval.runner import CaseResult
+    from eval.scoring import CaseResult
 
     rows = []
     for data in report["cases"]:
