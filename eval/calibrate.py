@@ -35,6 +35,19 @@ from pathlib import Path
 from typing import Any
 
 THRESHOLDS = [round(0.20 + 0.01 * i, 2) for i in range(41)]
+# What shapes the strengths (saved beside them); never keys or URLs.
+SCORING_SETTINGS = (
+    "embedding_model",
+    "chunk_size",
+    "chunk_overlap",
+    "top_k",
+    "dense_k",
+    "lexical_k",
+    "rrf_k",
+    "dense_weight",
+    "lexical_weight",
+    "answerer",
+)
 
 
 @dataclass(frozen=True)
@@ -182,11 +195,12 @@ def save_scores(path: Path, scores: Sequence[CaseScore], *, folds: int) -> None:
     """Write the per-case scores so other sweeps can reuse them (``--scores-in``)."""
     from index.settings import get_settings
 
+    settings = get_settings()
     payload = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "folds": folds,
         "fold_rule": "sha256(case id) mod folds",
-        "settings": {k: str(v) for k, v in get_settings().model_dump().items() if k != "refusal_threshold"},
+        "settings": {name: getattr(settings, name) for name in SCORING_SETTINGS},
         "cases": [asdict(s) for s in scores],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
