@@ -84,7 +84,11 @@ def register(sub: Any) -> None:
     from eval.runner import DEFAULT_K
 
     p = sub.add_parser("eval", help=cmd_eval.__doc__, description=cmd_eval.__doc__)
-    p.add_argument("dataset", metavar="DATASET", help="'sample-news', a BEIR directory, or a QA JSONL file")
+    p.add_argument(
+        "dataset",
+        metavar="DATASET",
+        help="'sample-news', a qa-dev set (squad2, multihop-rag, rgb-counterfactual), BEIR directory, QA JSONL file",
+    )
     p.add_argument("--corpus", type=Path, default=None, help="documents a QA JSONL file is asked against")
     p.add_argument("--split", default="test", help="BEIR qrels split (default: test)")
     p.add_argument(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ KINDS = (
     "unanswerable",
 )
 RETRIEVAL_KIND = "retrieval"
+QA_DEV_SETS = ("squad2", "multihop-rag", "rgb-counterfactual")
+QA_DEV_ENV = "CITEQA_QA_DEV"
 _ROLES = ("system", "user", "assistant")
 
 
@@ -68,6 +71,7 @@ class EvalCase:
     answers: tuple[str, ...] = ()
     evidence: tuple[Evidence, ...] = ()
     history: tuple[Message, ...] = ()
+    conflicting: tuple[str, ...] = ()  # false answers some passages state (RGB counterfactual)
     relevance: Mapping[str, int] = field(default_factory=dict)  # graded qrels: doc id -> grade
     answerable: bool | None = None
 
@@ -145,6 +149,9 @@ def _qa_case(record: Any, *, where: str, default_id: str) -> EvalCase:
     answers = record.get("answers", [])
     if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
         raise DatasetError(f"{where}: 'answers' must be a list of non-empty strings")
+    conflicting = record.get("conflicting_answers", [])
+    if not isinstance(conflicting, list) or not all(isinstance(a, str) and a.strip() for a in conflicting):
+        raise DatasetError(f"{where}: 'conflicting_answers' must be a list of non-empty strings")
     raw_evidence, raw_history = record.get("evidence") or [], record.get("history") or []
     if not isinstance(raw_evidence, list) or not isinstance(raw_history, list):
         raise DatasetError(f"{where}: 'evidence' and 'history' must be lists")
@@ -162,6 +169,7 @@ def _qa_case(record: Any, *, where: str, default_id: str) -> EvalCase:
         answers=tuple(a.strip() for a in answers),
         evidence=evidence,
         history=history,
+        conflicting=tuple(a.strip() for a in conflicting),
         answerable=bool(answers),
     )
 
@@ -288,13 +296,34 @@ def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 # DATASET argument -------------------------------------------------------------------------------
+def qa_dev_dir() -> Path:
+    """Where the public qa-dev sets live: ``$CITEQA_QA_DEV``, else ``<repo>/../shared/data/qa-dev``."""
+    return Path(os.environ.get(QA_DEV_ENV) or ROOT.parent / "shared" / "data" / "qa-dev")
+
+
+def load_qa_dev(name: str) -> EvalDataset:
+    """One of the public qa-dev sets (:data:`QA_DEV_SETS`) by its short name.
+
+    Raises:
+        DatasetError: the set is not there (the message names the path looked at).
+    """
+    folder = qa_dev_dir() / name
+    questions = folder / "questions.jsonl"
+    if not questions.is_file():
+        raise DatasetError(f"{questions}: qa-dev set {name!r} not found (set {QA_DEV_ENV} to the qa-dev directory)")
+    return load_qa_jsonl(questions, corpus=folder / "corpus", name=name)
+
+
 def resolve_dataset(spec: str, *, corpus: str | Path | None = None, split: str = "test") -> EvalDataset:
-    """Load what ``citeqa eval DATASET`` names: ``sample-news``, a BEIR directory or a QA JSONL file.
+    """Load what ``citeqa eval DATASET`` names: ``sample-news``, a qa-dev set (``squad2``,
+    ``multihop-rag``, ``rgb-counterfactual``), a BEIR directory or a QA JSONL file.
 
     A QA JSONL file needs ``corpus``, or a ``corpus/`` directory next to it.
     """
     if spec == "sample-news":
         return load_sample_news()
+    if spec in QA_DEV_SETS and not Path(spec).exists():
+        return load_qa_dev(spec)
     path = Path(spec)
     if path.is_dir():
         if not (path / "corpus.jsonl").is_file():
@@ -306,4 +335,6 @@ def resolve_dataset(spec: str, *, corpus: str | Path | None = None, split: str =
             if not corpus.is_dir():
                 raise DatasetError(f"{path}: give the documents it is asked against with --corpus DIR")
         return load_qa_jsonl(path, corpus=corpus)
-    raise DatasetError(f"{spec}: not 'sample-news', a BEIR directory or a QA JSONL file")
+    raise DatasetError(
+        f"{spec}: not 'sample-news', a qa-dev set ({', '.join(QA_DEV_SETS)}), a BEIR directory or a QA JSONL file"
+    )

@@ -122,3 +122,72 @@ def refusal_precision_recall(refused: Sequence[bool], answerable: Sequence[bool]
     """
     correct = sum(1 for r, a in zip(refused, answerable, strict=True) if r and not a)
     return ratio(correct, sum(refused)), ratio(correct, sum(1 for a in answerable if not a))
+
+
+def refusal_f1(precision: float | None, recall: float | None) -> float | None:
+    """Harmonic mean of refusal precision and recall (None when either does not apply)."""
+    if precision is None or recall is None:
+        return None
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def counterfactual_shown(
+    reply: str, *, refused: bool, accepted: Iterable[str], conflicting: Iterable[str]
+) -> tuple[bool, bool, bool]:
+    """RGB counterfactual outcome of one reply: (true_shown, false_alone, both_shown).
+
+    An answer "appears" as :func:`answer_matches` finds it (whole words, normalized). A refusal
+    shows nothing.
+    """
+    if refused:
+        return False, False, False
+    true, false = answer_matches(reply, accepted), answer_matches(reply, conflicting)
+    return true, false and not true, false and true
+
+
+def cites_two_gold_docs(cited_docs: Iterable[str], gold_docs: Iterable[str]) -> bool | None:
+    """Whether citations name at least two distinct gold documents; None when fewer than two are gold."""
+    gold = set(gold_docs)
+    if len(gold) < 2:
+        return None
+    return len(gold & set(cited_docs)) >= 2
+
+
+_FACTOID = re.compile(r"^\W*(who|whom|whose|what|which|when|where|how many|how much)\b", re.IGNORECASE)
+
+
+def is_factoid(question: str) -> bool:
+    """A question asking for one short fact: starts with who/whom/whose/what/which/when/where/how many/how much."""
+    return bool(_FACTOID.match(question))
+
+
+def words_before_citation(reply: str) -> int:
+    """Words before the first citation marker ``[n]`` (every word of the reply when it has none)."""
+    marker = _MARKER.search(reply)
+    return len((reply[: marker.start()] if marker else reply).split())
+
+
+def exact_match(prediction: str, gold: str) -> bool:
+    """SQuAD exact match: equal after normalization."""
+    return normalize_answer(prediction) == normalize_answer(gold)
+
+
+def squad_scores(prediction: str | None, accepted: Sequence[str]) -> tuple[float, float]:
+    """SQuAD 2.0 (EM, F1) of one case: ``prediction`` None is an abstention (a refusal).
+
+    Unanswerable (no accepted answers): 1 for an abstention, 0 for any answer. Answerable: the best
+    EM and token F1 against the accepted answers, 0 for an abstention.
+    """
+    if not accepted:
+        return (1.0, 1.0) if prediction is None else (0.0, 0.0)
+    if prediction is None:
+        return 0.0, 0.0
+    em = max(float(exact_match(prediction, a)) for a in accepted)
+    return em, best_token_f1(prediction, accepted)
+
+
+def answer_span_valid(document_text: str | None, start: int | None, end: int | None, phrase: str) -> bool:
+    """The answer phrase is exactly ``document_text[start:end]`` (False when the document or offsets are missing)."""
+    if document_text is None or start is None or end is None or not 0 <= start <= end <= len(document_text):
+        return False
+    return document_text[start:end] == phrase

@@ -25,10 +25,23 @@ HIGHER_IS_BETTER = (
     "quote_validity",
     "refusal_precision",
     "refusal_recall",
+    "refusal_f1",
     "conflict_coverage",
+    "true_shown",
+    "both_shown",
+    "gold_docs_cited",
+    "short_em",
+    "short_f1",
+    "noans_f1",
+    "squad_em",
+    "squad_f1",
+    "answer_span_valid",
 )
+# Metrics where lower is better, with the rise allowed before the gate fails (None: the tolerance).
+# A median word count moves in whole words, so it gets one word of slack.
+LOWER_IS_BETTER: dict[str, float | None] = {"false_alone": None, "words_before_citation": 1.0}
 # Reported, never gated: latency depends on the machine (timing belongs in benchmarks), counts describe.
-NOT_GATED = ("cases", "quotes_checked", "latency_p50_ms", "latency_p95_ms")
+NOT_GATED = ("cases", "quotes_checked", "answer_phrases", "latency_p50_ms", "latency_p95_ms")
 DEFAULT_TOLERANCE = 0.02
 _SHORT = {
     "date/timeline": "date",
@@ -60,11 +73,13 @@ def _gated(metric: str) -> bool:
 
 
 def invariant_failures(report: Mapping[str, Any]) -> list[Regression]:
-    """Failures no baseline can excuse: any quote that is not exactly its cited span."""
-    validity = report["overall"].get("quote_validity")
-    if validity is not None and validity < 1.0:
-        return [Regression("overall", "quote_validity", 1.0, validity)]
-    return []
+    """Failures no baseline can excuse: any quote, or answer phrase, that is not exactly its span."""
+    found = []
+    for metric in ("quote_validity", "answer_span_valid"):
+        validity = report["overall"].get(metric)
+        if validity is not None and validity < 1.0:
+            found.append(Regression("overall", metric, 1.0, validity))
+    return found
 
 
 def compare_with_baseline(
@@ -91,6 +106,10 @@ def compare_with_baseline(
                     found.append(Regression(group, metric, old, new))
             elif _gated(metric) and old is not None and (new is None or new < old - tolerance):
                 found.append(Regression(group, metric, old, new))
+            elif metric in LOWER_IS_BETTER and old is not None:
+                allowed = LOWER_IS_BETTER[metric]
+                if new is None or new > old + (tolerance if allowed is None else allowed):
+                    found.append(Regression(group, metric, old, new))
     return found
 
 
@@ -146,7 +165,7 @@ def render_table(report: Mapping[str, Any]) -> str:
 
 def render_problems(report: Mapping[str, Any], *, limit: int | None = 20) -> str:
     """The cases that went wrong, one line each with the answer's start."""
-    from eval.runner import CaseResult
+    from eval.scoring import CaseResult
 
     rows = []
     for data in report["cases"]:

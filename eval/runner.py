@@ -15,80 +15,21 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from eval import metrics as m
 from eval.datasets import KINDS, EvalCase, EvalDataset, verify_evidence
 from eval.errors import DatasetError
+from eval.scoring import CaseResult, Scorer
 from index.errors import CiteqaError
 from index.pipeline import DocumentIndex, ProgressFactory
 from index.settings import Settings
-from qa.citations import Citation, quote_is_valid
 from qa.service import QAService
-from qa.types import Answer, Passage
 
 DEFAULT_K = 10
 MAX_PASSAGES = 50  # passages fetched per query to rank documents for doc-level metrics
-
-
-@dataclass
-class CaseResult:
-    """How citeqa did on one case (the JSON report keeps one per case)."""
-
-    id: str
-    kind: str
-    question: str
-    query: str = ""
-    answerable: bool | None = None
-    answer: str = ""
-    refused: bool = False
-    error: str | None = None
-    latency_ms: float | None = None
-    correct: bool | None = None  # accepted answer inside the answer text (answerable cases)
-    f1: float | None = None
-    cited_docs: list[str] = field(default_factory=list)
-    citations: int = 0
-    citations_on_gold_doc: int = 0
-    citations_on_gold_span: int = 0
-    cites_gold_evidence: bool | None = None
-    quotes_checked: int = 0  # answer citations and see-also citations
-    invalid_quotes: list[str] = field(default_factory=list)
-    has_conflict: bool = False
-    conflict_covered: bool | None = None  # conflict cases: both sides shown and every gold document cited
-    ranked_docs: list[str] = field(default_factory=list)  # distinct documents, best first (top k)
-    doc_recall: float | None = None
-    doc_rr: float | None = None
-    span_recall: float | None = None
-    span_rr: float | None = None
-    ndcg10: float | None = None
-
-    @property
-    def judged(self) -> bool:
-        """Has gold documents, so retrieval and citations can be scored."""
-        return self.doc_recall is not None
-
-    def problems(self) -> list[str]:
-        """What went wrong on this case, in words (empty when nothing did)."""
-        out = []
-        if self.error:
-            out.append(f"error: {self.error}")
-        if self.answerable is True and self.refused:
-            out.append("refused an answerable question")
-        elif self.correct is False:
-            out.append("no accepted answer in the text")
-        if self.answerable is False and not self.refused:
-            out.append("answered an unanswerable question")
-        if self.citations and self.citations_on_gold_doc < self.citations:
-            out.append(f"{self.citations - self.citations_on_gold_doc} citation(s) outside the gold documents")
-        if self.cites_gold_evidence is False:
-            out.append("cites no gold evidence")
-        if self.invalid_quotes:
-            out.append(f"{len(self.invalid_quotes)} invalid quote(s)")
-        if self.conflict_covered is False:
-            out.append("conflict not shown with both sources")
-        return out
 
 
 # index ------------------------------------------------------------------------------------------
@@ -161,7 +102,7 @@ def run_eval(
     Returns:
         One :class:`CaseResult` per case, in dataset order.
     """
-    scorer = _Scorer(service.index)
+    scorer = Scorer(service.index)
     _warm_up(service, dataset.cases)
     bar = progress(len(dataset.cases), "asking") if progress else None
     results = []
@@ -185,8 +126,9 @@ def _warm_up(service: QAService, cases: Sequence[EvalCase]) -> None:
             pass
 
 
-def _run_case(case: EvalCase, service: QAService, scorer: _Scorer, k: int) -> CaseResult:
+def _run_case(case: EvalCase, service: QAService, scorer: Scorer, k: int) -> CaseResult:
     result = CaseResult(id=case.id, kind=case.kind, question=case.question, answerable=case.answerable)
+    result.factoid = m.is_factoid(case.question)
     started = time.perf_counter()
     try:
         answer = service.ask(case.question, history=case.history)
@@ -195,98 +137,17 @@ def _run_case(case: EvalCase, service: QAService, scorer: _Scorer, k: int) -> Ca
         result.refused = True  # no answer was given
         if case.answerable:
             result.correct, result.f1 = False, 0.0
+        if case.answerable is not None:
+            result.squad_em = result.squad_f1 = 0.0  # an error is neither an answer nor a refusal
+        if case.conflicting:
+            result.true_shown = result.false_alone = result.both_shown = False
+        if len(case.gold_docs) >= 2:
+            result.gold_docs_cited = False
         return result
     result.latency_ms = (time.perf_counter() - started) * 1000
     passages = service.search(answer.query, k=max(MAX_PASSAGES, k))
     scorer.score(case, answer, passages, result, k=k)
     return result
-
-
-class _Scorer:
-    """Scores answers against gold data; caches document texts for span and quote checks."""
-
-    def __init__(self, index: DocumentIndex) -> None:
-        self.index = index
-        self._texts: dict[str, str | None] = {}
-
-    def text(self, doc_id: str) -> str | None:
-        if doc_id not in self._texts:
-            try:
-                self._texts[doc_id] = self.index.get_document(doc_id)[1]
-            except CiteqaError:
-                self._texts[doc_id] = None
-        return self._texts[doc_id]
-
-    def gold_spans(self, case: EvalCase) -> dict[str, list[m.Span]]:
-        """doc id -> gold character spans (a whole document when the evidence has no quote)."""
-        spans: dict[str, list[m.Span]] = {}
-        for ev in case.evidence:
-            text = self.text(ev.doc_id) or ""
-            found = m.find_spans(text, ev.quote) if ev.quote else [(0, len(text))]
-            spans.setdefault(ev.doc_id, []).extend(found)
-        for doc_id, grade in case.relevance.items():
-            if grade > 0 and doc_id not in spans:
-                spans[doc_id] = [(0, len(self.text(doc_id) or ""))]
-        return spans
-
-    def score(self, case: EvalCase, answer: Answer, passages: list[Passage], r: CaseResult, *, k: int) -> None:
-        r.query, r.answer, r.refused = answer.query, answer.text, answer.refused
-        r.has_conflict = answer.has_conflict
-        r.cited_docs = sorted({c.doc_id for c in answer.citations})
-        self._check_quotes(answer.citations + answer.see_also, r)
-        if case.answerable is not None and case.answers:
-            r.correct = not answer.refused and m.answer_matches(answer.text, case.answers)
-            r.f1 = 0.0 if answer.refused else m.best_token_f1(answer.text, case.answers)
-        gold_docs = case.gold_docs
-        if not gold_docs:
-            return
-        self._score_retrieval(case, passages, gold_docs, r, k=k)
-        if not answer.refused:
-            self._score_citations(case, answer.citations, gold_docs, r)
-        if case.kind == "conflict":
-            r.conflict_covered = answer.has_conflict and gold_docs <= set(r.cited_docs)
-
-    def _check_quotes(self, citations: list[Citation], r: CaseResult) -> None:
-        for c in citations:
-            r.quotes_checked += 1
-            text = self.text(c.doc_id)
-            if text is None or not quote_is_valid(c, text):
-                r.invalid_quotes.append(f"[{c.n}] {c.doc_id} {c.start}-{c.end}: {c.quote[:60]!r}")
-
-    def _score_retrieval(
-        self, case: EvalCase, passages: list[Passage], gold_docs: set[str], r: CaseResult, *, k: int
-    ) -> None:
-        ranked_docs = [str(d) for d in m.unique_in_order(p.doc_id for p in passages)]
-        r.ranked_docs = ranked_docs[:k]
-        r.doc_recall = m.recall_at_k(ranked_docs, gold_docs, k)
-        r.doc_rr = m.reciprocal_rank([d in gold_docs for d in ranked_docs])
-        if case.relevance:
-            r.ndcg10 = m.ndcg_at_k(ranked_docs, case.relevance, 10)
-        quoted = [ev for ev in case.evidence if ev.quote]
-        if not quoted:
-            return
-        gold = self.gold_spans(case)
-
-        def hit(p: Passage, doc_id: str, spans: list[m.Span]) -> bool:
-            return p.doc_id == doc_id and any(m.spans_overlap((p.start, p.end), s) for s in spans)
-
-        top = passages[:k]
-        found = 0
-        for ev in quoted:
-            spans = m.find_spans(self.text(ev.doc_id) or "", ev.quote or "")
-            found += any(hit(p, ev.doc_id, spans) for p in top)
-        r.span_recall = found / len(quoted)
-        r.span_rr = m.reciprocal_rank([any(hit(p, d, s) for d, s in gold.items()) for p in passages])
-
-    def _score_citations(self, case: EvalCase, citations: list[Citation], gold_docs: set[str], r: CaseResult) -> None:
-        gold = self.gold_spans(case)
-        on_span = [
-            any(m.spans_overlap((c.start, c.end), s) for s in gold.get(c.doc_id, [])) for c in citations
-        ]
-        r.citations = len(citations)
-        r.citations_on_gold_doc = sum(c.doc_id in gold_docs for c in citations)
-        r.citations_on_gold_span = sum(on_span)
-        r.cites_gold_evidence = any(on_span)
 
 
 # summary ----------------------------------------------------------------------------------------
@@ -297,6 +158,11 @@ def summarize(results: Sequence[CaseResult], *, k: int) -> dict[str, float | int
     refusable = [r for r in results if r.answerable is not None and r.error is None]
     answered_judged = [r for r in judged if not r.refused and r.error is None]
     conflicts = [r for r in results if r.conflict_covered is not None]
+    counterfactual = [r for r in results if r.true_shown is not None]
+    unanswerable = [r for r in results if r.answerable is False]
+    squad = [r for r in results if r.squad_f1 is not None]
+    phrases = [r for r in results if r.answer_span_valid is not None]
+    words = [float(r.words_before_citation) for r in results if r.words_before_citation is not None]
     latencies = [r.latency_ms for r in results if r.latency_ms is not None]
     refusal_p, refusal_r = m.refusal_precision_recall(
         [r.refused for r in refusable], [bool(r.answerable) for r in refusable]
@@ -323,7 +189,20 @@ def summarize(results: Sequence[CaseResult], *, k: int) -> dict[str, float | int
         "quotes_checked": quotes,
         "refusal_precision": refusal_p,
         "refusal_recall": refusal_r,
+        "refusal_f1": m.refusal_f1(refusal_p, refusal_r),
         "conflict_coverage": m.mean(float(bool(r.conflict_covered)) for r in conflicts),
+        "true_shown": m.mean(float(bool(r.true_shown)) for r in counterfactual),
+        "false_alone": m.mean(float(bool(r.false_alone)) for r in counterfactual),
+        "both_shown": m.mean(float(bool(r.both_shown)) for r in counterfactual),
+        "gold_docs_cited": m.mean(float(bool(r.gold_docs_cited)) for r in results if r.gold_docs_cited is not None),
+        "words_before_citation": m.percentile(words, 50),
+        "short_em": m.mean(r.squad_em or 0.0 for r in answerable if r.squad_em is not None),
+        "short_f1": m.mean(r.squad_f1 or 0.0 for r in answerable if r.squad_f1 is not None),
+        "noans_f1": m.mean(r.squad_f1 or 0.0 for r in unanswerable if r.squad_f1 is not None),
+        "squad_em": m.mean(r.squad_em or 0.0 for r in squad),
+        "squad_f1": m.mean(r.squad_f1 or 0.0 for r in squad),
+        "answer_span_valid": m.ratio(sum(bool(r.answer_span_valid) for r in phrases), len(phrases)),
+        "answer_phrases": len(phrases),
         "latency_p50_ms": round(p50, 2) if p50 is not None else None,
         "latency_p95_ms": round(p95, 2) if p95 is not None else None,
         "errors": sum(r.error is not None for r in results),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eval import metrics as m
-from eval.datasets import DatasetError, load_beir, load_qa_jsonl, load_sample_news, verify_evidence
+from eval.datasets import DatasetError, load_beir, load_qa_jsonl, load_sample_news, resolve_dataset, verify_evidence
 from eval.report import compare_with_baseline, invariant_failures, render_table
 from eval.runner import CaseResult, summarize
 
@@ -183,3 +183,131 @@ def test_beir_loader_keeps_judged_queries_and_puts_titles_in_the_text(tmp_path: 
     assert docs["d2"].text == "Graves were found."
     with pytest.raises(DatasetError, match="qrels file not found"):
         load_beir(tmp_path, split="dev")
+
+
+# qa-dev metrics (issue 9) -------------------------------------------------------------------------
+def test_refusal_f1_is_the_harmonic_mean_of_precision_and_recall() -> None:
+    assert m.refusal_f1(0.5, 1.0) == pytest.approx(2 * 0.5 / 1.5)  # 2PR/(P+R) = 1/1.5
+    assert m.refusal_f1(0.0, 0.0) == 0.0
+    assert m.refusal_f1(None, 1.0) is None
+
+
+def test_counterfactual_outcomes_by_hand() -> None:
+    true, false = ["Simona Halep"], ["Angelique Kerber"]
+    both = "Simona Halep won [1]; another report says Angelique Kerber [2]."
+    assert m.counterfactual_shown(both, refused=False, accepted=true, conflicting=false) == (True, False, True)
+    only_false = "Angelique Kerber won Wimbledon in 2019 [1]."
+    assert m.counterfactual_shown(only_false, refused=False, accepted=true, conflicting=false) == (False, True, False)
+    only_true = "Halep, Simona Halep, won [1]."
+    assert m.counterfactual_shown(only_true, refused=False, accepted=true, conflicting=false) == (True, False, False)
+    # a refusal shows nothing, whatever its text says about the closest passages
+    assert m.counterfactual_shown(only_false, refused=True, accepted=true, conflicting=false) == (False, False, False)
+    # whole words only: "Kerberos" is not "Kerber"
+    assert m.counterfactual_shown("Kerberos [1]", refused=False, accepted=true, conflicting=["Kerber"]) == (
+        False,
+        False,
+        False,
+    )
+
+
+def test_two_gold_documents_cited() -> None:
+    assert m.cites_two_gold_docs(["a", "b", "x"], {"a", "b"}) is True
+    assert m.cites_two_gold_docs(["a", "x"], {"a", "b"}) is False  # one gold source only
+    assert m.cites_two_gold_docs(["a", "a"], {"a", "b", "c"}) is False  # the same document twice
+    assert m.cites_two_gold_docs(["a"], {"a"}) is None  # one gold document: does not apply
+
+
+def test_factoid_questions_and_words_before_the_first_citation() -> None:
+    assert m.is_factoid("Who acquired Instagram?") and m.is_factoid("how many days did it last?")
+    assert m.is_factoid("Which team won?") and m.is_factoid("How much did it cost?")
+    assert not m.is_factoid("How did the uprising end?") and not m.is_factoid("Does the article claim X?")
+    assert not m.is_factoid("Whoever wins, what then?")  # "whoever" is not "who"
+    assert not m.is_factoid("Super Bowl 2021 location")
+    # "Facebook acquired Instagram in 2012" = 5 words, then [1]
+    assert m.words_before_citation("Facebook acquired Instagram in 2012 [1], for $1 billion [2].") == 5
+    assert m.words_before_citation("[1] Facebook.") == 0
+    assert m.words_before_citation("No marker in these six words.") == 6
+
+
+def test_squad_scores_and_answer_span_by_hand() -> None:
+    assert m.exact_match("The Euphrates!", "euphrates")
+    assert m.squad_scores("63 days", ["63", "63 days"]) == (1.0, 1.0)
+    # "lasted 63 days" vs "63 days": common 2, precision 2/3, recall 1 -> F1 0.8; no exact match
+    assert m.squad_scores("lasted 63 days", ["63 days"]) == pytest.approx((0.0, 0.8))
+    assert m.squad_scores(None, ["63"]) == (0.0, 0.0)  # refused an answerable question
+    assert m.squad_scores(None, []) == (1.0, 1.0)  # refused an unanswerable one: right
+    assert m.squad_scores("anything", []) == (0.0, 0.0)
+    text = "The uprising lasted 63 days."
+    assert m.answer_span_valid(text, 20, 27, "63 days")
+    assert not m.answer_span_valid(text, 20, 26, "63 days")
+    assert not m.answer_span_valid(None, 0, 1, "T") and not m.answer_span_valid(text, None, 3, "The")
+    assert not m.answer_span_valid(text, 20, 99, "63 days")
+
+
+def test_summary_of_the_qa_dev_metrics_by_hand() -> None:
+    results = [
+        # RGB-style: one shows both, one only the false answer, one refused
+        _result(id="r1", kind="conflict", answerable=True, true_shown=True, false_alone=False, both_shown=True),
+        _result(id="r2", kind="conflict", answerable=True, true_shown=False, false_alone=True, both_shown=False),
+        _result(id="r3", kind="conflict", answerable=True, refused=True, true_shown=False, false_alone=False,
+                both_shown=False),
+    ]
+    s = summarize(results, k=10)
+    assert s["true_shown"] == pytest.approx(1 / 3) and s["false_alone"] == pytest.approx(1 / 3)
+    assert s["both_shown"] == pytest.approx(1 / 3)
+    assert s["refusal_precision"] == 0.0 and s["refusal_f1"] is None  # no unanswerable case: recall undefined
+    results = [
+        _result(id="a", answerable=True, factoid=True, words_before_citation=4, squad_em=1.0, squad_f1=1.0,
+                short_answer="63 days", answer_span_valid=True, gold_docs_cited=True),
+        _result(id="b", answerable=True, factoid=True, words_before_citation=20, squad_em=0.0, squad_f1=0.5,
+                gold_docs_cited=False),
+        _result(id="c", answerable=True, factoid=True, words_before_citation=9, squad_em=0.0, squad_f1=0.0,
+                short_answer="x", answer_span_valid=False),
+        _result(id="d", kind="unanswerable", answerable=False, refused=True, squad_em=1.0, squad_f1=1.0),
+        _result(id="e", kind="unanswerable", answerable=False, squad_em=0.0, squad_f1=0.0),
+    ]
+    s = summarize(results, k=10)
+    assert s["words_before_citation"] == 9.0  # median of 4, 9, 20
+    assert s["short_em"] == pytest.approx(1 / 3) and s["short_f1"] == pytest.approx(1.5 / 3)
+    assert s["noans_f1"] == 0.5  # d refused (1), e answered (0)
+    assert s["squad_f1"] == pytest.approx(2.5 / 5) and s["squad_em"] == pytest.approx(2 / 5)
+    assert s["answer_span_valid"] == 0.5 and s["answer_phrases"] == 2
+    assert s["gold_docs_cited"] == 0.5
+    # refusal: d right; e answered an unanswerable case -> precision 1, recall 1/2, F1 2/3
+    assert s["refusal_f1"] == pytest.approx(2 / 3)
+    assert s["true_shown"] is None  # no case with conflicting answers
+
+
+def test_gate_on_lower_is_better_metrics_and_on_answer_spans() -> None:
+    baseline = _report(false_alone=0.02, words_before_citation=10.0)
+    assert compare_with_baseline(_report(false_alone=0.03, words_before_citation=11.0), baseline) == []
+    worse = compare_with_baseline(_report(false_alone=0.10, words_before_citation=12.0), baseline)
+    assert {d.metric for d in worse} == {"false_alone", "words_before_citation"}
+    assert [d.metric for d in invariant_failures(_report(answer_span_valid=0.9))] == ["answer_span_valid"]
+
+
+def test_conflicting_answers_are_kept_and_validated(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Facebook acquired Instagram.")
+    questions = tmp_path / "qa.jsonl"
+    record = {"question": "Who acquired Instagram?", "answers": ["Facebook"], "conflicting_answers": ["Apple"]}
+    questions.write_text(json.dumps(record) + "\n")
+    assert load_qa_jsonl(questions, corpus=corpus).cases[0].conflicting == ("Apple",)
+    questions.write_text(json.dumps({**record, "conflicting_answers": ["Apple", ""]}) + "\n")
+    with pytest.raises(DatasetError, match=r"qa\.jsonl:1: 'conflicting_answers'"):
+        load_qa_jsonl(questions, corpus=corpus)
+
+
+def test_qa_dev_sets_resolve_by_short_name_and_a_missing_one_names_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "squad2"
+    (folder / "corpus").mkdir(parents=True)
+    (folder / "corpus" / "documents.jsonl").write_text(json.dumps({"id": "p1", "text": "Warsaw is on the Vistula."}))
+    (folder / "questions.jsonl").write_text(json.dumps({"id": "q", "question": "Which river?", "answers": ["Vistula"]}))
+    monkeypatch.setenv("CITEQA_QA_DEV", str(tmp_path))
+    dataset = resolve_dataset("squad2")
+    assert dataset.name == "squad2" and [d.id for d in dataset.documents] == ["p1"]
+    with pytest.raises(DatasetError, match=str(tmp_path / "multihop-rag" / "questions.jsonl")):
+        resolve_dataset("multihop-rag")

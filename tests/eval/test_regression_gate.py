@@ -3,7 +3,9 @@
 When a change improves the numbers on purpose, refresh the baseline in the same commit:
 ``citeqa eval sample-news --save-baseline eval/baselines/sample-news.json`` and, for the held-out
 cases, ``citeqa eval eval/sample-news/heldout.jsonl --corpus data/sample-news --save-baseline
-eval/baselines/sample-news-heldout.json``.
+eval/baselines/sample-news-heldout.json``; for the public qa-dev sets (skipped when
+``../shared/data/qa-dev`` or ``$CITEQA_QA_DEV`` is absent), ``citeqa eval squad2 --save-baseline
+eval/baselines/squad2.json`` and the same for ``multihop-rag`` and ``rgb-counterfactual``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 import pytest
 
 from api.cli import main
-from eval.datasets import SAMPLE_NEWS_CORPUS, load_qa_jsonl, load_sample_news
-from eval.report import DEFAULT_TOLERANCE, compare_with_baseline, load_baseline
+from eval.datasets import QA_DEV_SETS, SAMPLE_NEWS_CORPUS, load_qa_dev, load_qa_jsonl, load_sample_news, qa_dev_dir
+from eval.report import DEFAULT_TOLERANCE, compare_with_baseline, invariant_failures, load_baseline
 from eval.runner import build_report, eval_index, run_eval
 from index.embedding import Embedder
 from qa.service import QAService
@@ -59,6 +61,29 @@ def test_held_out_cases_stay_at_their_baseline(tmp_path: Path, embedder: Embedde
     assert report["overall"]["quote_validity"] == 1.0
     regressions = compare_with_baseline(report, load_baseline(HELD_OUT_BASELINE), tolerance=DEFAULT_TOLERANCE)
     assert not regressions, f"below {HELD_OUT_BASELINE.name}:\n" + "\n".join(map(str, regressions))
+
+
+@pytest.fixture(scope="module", params=QA_DEV_SETS)
+def qa_dev_report(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> dict[str, Any]:
+    """One qa-dev set's eval, on its own index built once for this module (the session's model)."""
+    name = request.param
+    if not (qa_dev_dir() / name / "questions.jsonl").is_file():
+        pytest.skip(f"qa-dev set {name!r} not found under {qa_dev_dir()} (set CITEQA_QA_DEV)")
+    dataset = load_qa_dev(name)
+    with eval_index(dataset, make_settings(tmp_path_factory.mktemp(f"eval-{name}")), embedder=embedder) as index:
+        service = QAService(index=index, settings=index.settings)
+        return build_report(dataset, run_eval(dataset, service), service=service, k=10)
+
+
+def test_qa_dev_set_stays_at_its_baseline(qa_dev_report: dict[str, Any]) -> None:
+    """Public dev sets nobody here wrote: squad2, multihop-rag, rgb-counterfactual (eval/README.md)."""
+    name = qa_dev_report["dataset"]
+    assert invariant_failures(qa_dev_report) == []  # every quote and answer phrase is exactly its span
+    baseline = ROOT / "eval" / "baselines" / f"{name}.json"
+    regressions = compare_with_baseline(qa_dev_report, load_baseline(baseline), tolerance=DEFAULT_TOLERANCE)
+    assert not regressions, f"below {baseline.name}:\n" + "\n".join(map(str, regressions))
 
 
 def test_cli_exits_non_zero_when_a_metric_drops_below_the_baseline(
