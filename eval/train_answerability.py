@@ -100,7 +100,9 @@ def sample_weights(rows: Sequence[dict[str, Any]]) -> np.ndarray:
     return weights / weights.sum() * len(rows)
 
 
-def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, l2: float | None = None) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+def fit(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, *, l2: float | None = None
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """Weighted L2 logistic regression by Newton's method on standardised inputs.
 
     Returns:
@@ -137,12 +139,22 @@ def set_figures(rows: Sequence[dict[str, Any]], answered: np.ndarray) -> dict[st
     tp = int((refused & ~answerable).sum())
     precision = tp / refused.sum() if refused.sum() else None
     recall = tp / (~answerable).sum() if (~answerable).sum() else None
-    f1 = (2 * precision * recall / (precision + recall)) if precision and recall else (0.0 if recall is not None else None)
+    f1 = (
+        (2 * precision * recall / (precision + recall))
+        if precision and recall
+        else (0.0 if recall is not None else None)
+    )
     kept = float(answered[answerable].mean()) if answerable.any() else None
     accuracy = float((answered & correct)[answerable].mean()) if answerable.any() else None
     balanced = kept if recall is None else ((kept or 0.0) + recall) / 2 if kept is not None else recall
-    return {"refusal_p": precision, "refusal_r": recall, "refusal_f1": f1, "kept": kept, "accuracy": accuracy,
-            "balanced": balanced}
+    return {
+        "refusal_p": precision,
+        "refusal_r": recall,
+        "refusal_f1": f1,
+        "kept": kept,
+        "accuracy": accuracy,
+        "balanced": balanced,
+    }
 
 
 def macro(rows: Sequence[dict[str, Any]], answered: np.ndarray) -> float:
@@ -173,33 +185,45 @@ def choose_threshold(rows: Sequence[dict[str, Any]], p: np.ndarray) -> float:
 
 
 def train_and_test(train: list[dict[str, Any]], test: list[dict[str, Any]], features: Sequence[str]) -> dict[str, Any]:
-    coef, bias, _, _ = fit(matrix(train, features), np.array([r["answerable"] for r in train], float),
-                           sample_weights(train))
+    coef, bias, _, _ = fit(
+        matrix(train, features), np.array([r["answerable"] for r in train], float), sample_weights(train)
+    )
     threshold = choose_threshold(train, probabilities(matrix(train, features), coef, bias))
     answered = probabilities(matrix(test, features), coef, bias) >= threshold
     per_set = {}
     for name in sorted({r["set"] for r in test}):
         idx = [i for i, r in enumerate(test) if r["set"] == name]
         per_set[name] = set_figures([test[i] for i in idx], answered[idx])
-    return {"threshold": threshold, "macro": macro(test, answered), "sets": per_set,
-            "weights": dict(zip(features, coef.round(4).tolist(), strict=True)), "bias": round(bias, 4)}
+    return {
+        "threshold": threshold,
+        "macro": macro(test, answered),
+        "sets": per_set,
+        "weights": dict(zip(features, coef.round(4).tolist(), strict=True)),
+        "bias": round(bias, 4),
+    }
 
 
 def held_out(rows: list[dict[str, Any]], features: Sequence[str]) -> list[dict[str, Any]]:
     """Train on fold a, test on fold b, for (a, b) = (0, 1) and (1, 0)."""
-    return [train_and_test([r for r in rows if r["fold"] == a], [r for r in rows if r["fold"] != a], features)
-            for a in (0, 1)]
+    return [
+        train_and_test([r for r in rows if r["fold"] == a], [r for r in rows if r["fold"] != a], features)
+        for a in (0, 1)
+    ]
 
 
 def leave_one_set_out(rows: list[dict[str, Any]], features: Sequence[str]) -> list[dict[str, Any]]:
     """Train on every set but one, test on that one: how the model does on a corpus it never saw."""
     names = sorted({r["set"] for r in rows})
-    return [train_and_test([r for r in rows if r["set"] != name], [r for r in rows if r["set"] == name], features)
-            for name in names]
+    return [
+        train_and_test([r for r in rows if r["set"] != name], [r for r in rows if r["set"] == name], features)
+        for name in names
+    ]
 
 
 def loso_macro(rows: list[dict[str, Any]], features: Sequence[str]) -> float:
-    return float(np.mean([next(iter(r["sets"].values()))["balanced"] or 0.0 for r in leave_one_set_out(rows, features)]))
+    return float(
+        np.mean([next(iter(r["sets"].values()))["balanced"] or 0.0 for r in leave_one_set_out(rows, features)])
+    )
 
 
 def fmt(value: float | None) -> str:
@@ -211,8 +235,10 @@ def print_result(title: str, results: list[dict[str, Any]]) -> None:
     for direction, res in zip(("fold0->1", "fold1->0"), results, strict=True):
         print(f"  {direction}: threshold {res['threshold']:.2f}, macro balanced {res['macro']:.3f}")
         for name, f in res["sets"].items():
-            print(f"    {name:20} refusal P {fmt(f['refusal_p'])} R {fmt(f['refusal_r'])} F1 {fmt(f['refusal_f1'])}"
-                  f"  kept {fmt(f['kept'])}  accuracy {fmt(f['accuracy'])}")
+            print(
+                f"    {name:20} refusal P {fmt(f['refusal_p'])} R {fmt(f['refusal_r'])} F1 {fmt(f['refusal_f1'])}"
+                f"  kept {fmt(f['kept'])}  accuracy {fmt(f['accuracy'])}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,9 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     print("\nleave one set out (trained on the other three, threshold chosen on them):")
     for res in leave_one_set_out(rows, features):
         for name, f in res["sets"].items():
-            print(f"    {name:20} threshold {res['threshold']:.2f}  refusal P {fmt(f['refusal_p'])} R {fmt(f['refusal_r'])}"
-                  f" F1 {fmt(f['refusal_f1'])}  kept {fmt(f['kept'])}  accuracy {fmt(f['accuracy'])}")
-    print("\nablation: macro balanced decision accuracy, held-out folds (mean of both directions) and leave one set out")
+            print(
+                f"    {name:20} threshold {res['threshold']:.2f}  refusal P {fmt(f['refusal_p'])}"
+                f" R {fmt(f['refusal_r'])} F1 {fmt(f['refusal_f1'])}  kept {fmt(f['kept'])}"
+                f"  accuracy {fmt(f['accuracy'])}"
+            )
+    print(
+        "\nablation: macro balanced decision accuracy, held-out folds (mean of both directions) and leave one set out"
+    )
     base = np.mean([r["macro"] for r in held_out(rows, features)])
     base_loso = loso_macro(rows, features)
     print(f"  {'(all)':18} folds {base:.3f}   loso {base_loso:.3f}")
@@ -251,13 +282,19 @@ def main(argv: list[str] | None = None) -> int:
         loso = loso_macro(rows, rest)
         print(f"  -{name:17} folds {score:.3f} ({score - base:+.3f})   loso {loso:.3f} ({loso - base_loso:+.3f})")
     if args.write:
-        coef, bias, _, _ = fit(matrix(rows, features), np.array([r["answerable"] for r in rows], float),
-                               sample_weights(rows))
+        coef, bias, _, _ = fit(
+            matrix(rows, features), np.array([r["answerable"] for r in rows], float), sample_weights(rows)
+        )
         threshold = choose_threshold(rows, probabilities(matrix(rows, features), coef, bias))
-        payload = {"weights": dict(zip(features, coef.round(6).tolist(), strict=True)), "bias": round(bias, 6),
-                   "l2": args.l2,
-                   "threshold": threshold, "trained_on": sorted({r["set"] for r in rows}), "cases": len(rows),
-                   "command": "python -m eval.train_answerability --write"}
+        payload = {
+            "weights": dict(zip(features, coef.round(6).tolist(), strict=True)),
+            "bias": round(bias, 6),
+            "l2": args.l2,
+            "threshold": threshold,
+            "trained_on": sorted({r["set"] for r in rows}),
+            "cases": len(rows),
+            "command": "python -m eval.train_answerability --write",
+        }
         MODEL_PATH.write_text(json.dumps(payload, indent=1) + "\n")
         digest = hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest()
         print(f"\nwrote {MODEL_PATH} (threshold {threshold:.2f}); set qa.answerability.MODEL_SHA256 = {digest!r}")

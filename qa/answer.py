@@ -10,7 +10,6 @@ its sources is answered from each of them.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,8 +17,18 @@ from typing import Any
 import numpy as np
 
 from index.pipeline import DocumentIndex
-from qa.accounts import Account, make_citation, older_first, phrase_key, render_accounts, same_phrase
-from qa.answerability import AnswerabilityModel
+from qa.accounts import (
+    PHRASE_SENTENCES,
+    Account,
+    make_citation,
+    most_given_phrase,
+    older_first,
+    outcome_sides,
+    phrase_groups,
+    render_accounts,
+    restates,
+)
+from qa.answerability import AnswerabilityModel, evidence_signals
 from qa.citations import Citation
 from qa.evidence import (
     DocumentTopics,
@@ -33,6 +42,7 @@ from qa.evidence import (
     statements,
     states_outcome,
 )
+from qa.followup import asks_for_source
 from qa.parts import NamedParts
 from qa.types import Answer, Passage
 
@@ -45,32 +55,14 @@ EVIDENCE_FLOOR = 0.43
 # SIDE_FLOOR_MARGIN and reaches SIDE_RATIO of the overall best (calibrated on eval/sample-news).
 SIDE_RATIO = 0.6
 SIDE_FLOOR_MARGIN = 0.02
-SIDE_SECOND_MARGIN = 0.05
 PHRASE_MARGIN = 0.12  # another document's answer phrase counts when its sentence is this close to the best
-PHRASE_SENTENCES = 6
 LEAD = -1  # key of the phrase the answer leads with, among phrases keyed by id(evidence)
 SIDE_PHRASE_SCORE = 0.45  # phrase confidence that makes another document's sentence a side of a conflict
-DUPLICATE_SIMILARITY = 0.92
 KEY_TERM_PENALTY = 0.5
 FULL_MATCH_BONUS = 0.05
 UNSTATED_PENALTY = 0.25  # the best sentence does not state what is asked (see states_what_is_asked)
 SOFT_BAND = 0.15  # soft matching runs when the best score is this close to the evidence floor
 COMPARISON_NOTE = "Weighing these accounts against each other needs the LLM answerer (answerer: llm)."
-_ASKS_SOURCE = re.compile(
-    r"^\s*(?:and\s+)?(?:who|which\s+(?:source|outlet|paper|newspaper|site|publication|media|article|report)s?)\s+"
-    r"(?:has\s+|had\s+|first\s+)?(?:reported|reports|said|says|wrote|writes|published|claimed|claims|stated|states"
-    r"|covered)\b|^\s*(?:what|which) (?:is|was|are|were) the sources?\b|^\s*where (?:was|is) (?:that|this|it) "
-    r"(?:reported|published)\b",
-    re.I,
-)
-
-
-_DEFINITION = re.compile(r"^\s*(?:who|what)\s+(?:is|was|are|were)\s+(?:the\s+)?[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*\s*\??\s*$")
-
-
-def asks_for_source(question: str) -> bool:
-    """"Who reported that?", "Which outlet said so?": a question about who said something."""
-    return _ASKS_SOURCE.search(question) is not None
 
 
 class ExtractiveAnswerer:
@@ -192,7 +184,7 @@ class ExtractiveAnswerer:
                 if found:
                     part_evidence[source] = found
         phrases = self._phrase_candidates(question, evidence, part_evidence) if factoid else {}
-        signals = self._signals(
+        signals = evidence_signals(
             best=best,
             terms=terms,
             context=context,
@@ -201,9 +193,11 @@ class ExtractiveAnswerer:
             expects=expects,
             factoid=factoid,
             about_state=about_state,
-            phrase=phrases.get(LEAD),
+            phrase_found=LEAD in phrases,
             parts=parts,
             part_evidence=part_evidence,
+            states_asked=self.states_what_is_asked(best, terms),
+            key_missing=terms.missing_key_terms(context, self.words),
         )
         probability = self.model.probability(signals)
         if probability < self.threshold:
@@ -223,12 +217,16 @@ class ExtractiveAnswerer:
             return self._by_named_source(result, parts, part_evidence, phrases, factoid)
         if source_question:
             return self._reported_by(result, evidence, best)
-        sides = self._sides(evidence, best) if about_state else {}
+        sides = (
+            outcome_sides(evidence, best, floor=max(EVIDENCE_FLOOR + SIDE_FLOOR_MARGIN, SIDE_RATIO * best.score))
+            if about_state
+            else {}
+        )
         if len(sides) >= 2:
             accounts = older_first([Account(evidence=evs) for evs in sides.values()])
             return self._fill(result, "The sources give different accounts:", accounts, conflict=True)
         if factoid:
-            groups = self._phrase_groups(evidence, best, phrases)
+            groups = phrase_groups(evidence, best, phrases, floor=max(EVIDENCE_FLOOR, best.score - PHRASE_MARGIN))
             if len(groups) >= 2:
                 accounts = older_first(groups)
                 return self._fill(result, "The sources give different answers:", accounts, conflict=True)
@@ -269,49 +267,10 @@ class ExtractiveAnswerer:
             evidence = rescore_with_word_vectors(evidence, terms, self.words)
         return evidence
 
-    def _signals(
-        self,
-        *,
-        best: Evidence,
-        terms: QueryTerms,
-        context: list[str],
-        passages: list[Passage],
-        strength: float,
-        expects: re.Pattern[str] | None,
-        factoid: bool,
-        about_state: bool,
-        phrase: tuple[str, int, int] | None,
-        parts: NamedParts,
-        part_evidence: Mapping[str, list[Evidence]],
-    ) -> dict[str, float]:
-        dense, coverage = best.dense, best.coverage
-        if about_state:
-            coverage = max(coverage, terms.outcome_coverage(best.text))
-        if len(part_evidence) >= 2:  # a question in parts: how well each part is supported, on average
-            tops = [evs[0] for evs in part_evidence.values()]
-            dense = float(np.mean([e.dense for e in tops]))
-            coverage = max(coverage, terms.coverage(*(e.text for e in tops)))
-        missing = (len(parts.unknown) + len(set(parts.known) - set(part_evidence))) if len(parts.known) >= 2 else 0
-        return {
-            "strength": round(strength, 4),
-            "dense": round(dense, 4),
-            "coverage": round(coverage, 4),
-            "full_match": 1.0 if best.coverage >= 0.99 and len(terms.concepts) >= 2 else 0.0,
-            "context_coverage": round(terms.coverage(*context), 4),
-            "key_missing": round(terms.missing_key_terms(context, self.words), 4),
-            "unstated": 0.0 if self.states_what_is_asked(best, terms) else 1.0,
-            "type_missing": 1.0 if expects is not None and not expects.search(best.text) else 0.0,
-            "phrase": 1.0 if phrase is not None else 0.0,
-            "factoid": 1.0 if factoid else 0.0,
-            "concepts": round(math.log1p(len(terms.concepts)), 4),
-            "passage_dense": round(max((p.dense_score or 0.0 for p in passages), default=0.0), 4),
-            "parts_missing": round(missing / parts.named if len(parts.known) >= 2 else parts.missing_share, 4),
-        }
-
     # answer phrases ---------------------------------------------------------------------------
     def _is_factoid(self, question: str) -> bool:
-        """A question answered by a short phrase; "Who is Rakan Said?" asks for a description."""
-        if self.phrases is None or _DEFINITION.match(question):
+        """A question answered by a short phrase (who/what/when/where/how many ...)."""
+        if self.phrases is None:
             return False
         from qa.phrases import is_factoid
 
@@ -340,29 +299,6 @@ class ExtractiveAnswerer:
                     out[LEAD] = out[id(ev)]
         return out
 
-    def _phrase_groups(
-        self, evidence: list[Evidence], best: Evidence, phrases: Mapping[int, tuple[str, int, int]]
-    ) -> list[Account]:
-        """Strong sentences from different documents grouped by the answer phrase they give; more
-        than one group means the documents answer differently."""
-        if id(best) not in phrases:
-            return []
-        groups: list[tuple[tuple[str, ...], Account]] = []
-        for ev in evidence[:PHRASE_SENTENCES]:
-            if id(ev) not in phrases or ev.score < max(EVIDENCE_FLOOR, best.score - PHRASE_MARGIN):
-                continue
-            key = phrase_key(phrases[id(ev)][0])
-            match = next((account for k, account in groups if same_phrase(k, key)), None)
-            if match is None:
-                groups.append((key, Account(evidence=[ev], phrase=phrases[id(ev)][0])))
-            elif all(e.chunk.doc_id != ev.chunk.doc_id for e in match.evidence) and len(match.evidence) < 2:
-                match.evidence.append(ev)
-        docs = [{e.chunk.doc_id for e in account.evidence} for _, account in groups]
-        # Different documents must give the different phrases (one text naming two things is no conflict).
-        if len(groups) < 2 or len(set().union(*docs)) < 2:
-            return []
-        return [account for _, account in groups]
-
     @staticmethod
     def _set_phrase(result: Answer, ev: Evidence, phrase: tuple[str, int, int]) -> None:
         text, start, end = phrase
@@ -389,24 +325,14 @@ class ExtractiveAnswerer:
         for source in parts.known:
             evs = part_evidence.get(source)
             if evs:
-                accounts.append(Account(evidence=[evs[0]], label=f"{source} ({evs[0].chunk.published_at or 'undated'})"))
-        lead: tuple[Evidence, tuple[str, int, int]] | None = None
-        if factoid:
-            votes: list[tuple[tuple[str, ...], list[Evidence]]] = []
-            for account in accounts:
-                ev = account.evidence[0]
-                if id(ev) in phrases:
-                    key = phrase_key(phrases[id(ev)][0])
-                    group = next((evs for k, evs in votes if same_phrase(k, key)), None)
-                    if group is None:
-                        votes.append((key, [ev]))
-                    else:
-                        group.append(ev)
-            if votes:
-                top = max(votes, key=lambda kv: len(kv[1]))[1][0]
-                lead = (top, phrases[id(top)])
-        header = "What each source named in the question says:" if factoid else (
-            "What each source named in the question says. " + COMPARISON_NOTE
+                accounts.append(
+                    Account(evidence=[evs[0]], label=f"{source} ({evs[0].chunk.published_at or 'undated'})")
+                )
+        lead = most_given_phrase([account.evidence[0] for account in accounts], phrases) if factoid else None
+        header = (
+            "What each source named in the question says:"
+            if factoid
+            else ("What each source named in the question says. " + COMPARISON_NOTE)
         )
         self._fill(result, header, accounts, conflict=False)
         if lead is not None:
@@ -419,7 +345,7 @@ class ExtractiveAnswerer:
         return result
 
     def _reported_by(self, result: Answer, evidence: list[Evidence], best: Evidence) -> Answer:
-        """"Who reported that?": the sources whose sentences state the earlier claim."""
+        """ "Who reported that?": the sources whose sentences state the earlier claim."""
         floor = max(EVIDENCE_FLOOR, SIDE_RATIO * best.score)
         accounts: dict[str, Account] = {}
         for ev in evidence:
@@ -433,24 +359,9 @@ class ExtractiveAnswerer:
         for ev in evidence[1:]:
             if len(chosen) >= MAX_SENTENCES or ev.score < best.score - FOLLOW_MARGIN or ev.score < EVIDENCE_FLOOR:
                 break
-            if not any(_duplicate(ev, other) for other in chosen):
+            if not any(restates(ev, other) for other in chosen):
                 chosen.append(ev)
         return chosen
-
-    def _sides(self, evidence: list[Evidence], best: Evidence) -> dict[str, list[Evidence]]:
-        """Per document, the strong sentences that are not restatements of another document's."""
-        floor = max(EVIDENCE_FLOOR + SIDE_FLOOR_MARGIN, SIDE_RATIO * best.score)
-        sides: dict[str, list[Evidence]] = {}
-        for ev in evidence:
-            if ev.score < floor:
-                break
-            doc_sides = sides.setdefault(ev.chunk.doc_id, [])
-            # A side's second sentence must be nearly as strong as its first.
-            if doc_sides and (len(doc_sides) >= 2 or ev.score < doc_sides[0].score - SIDE_SECOND_MARGIN):
-                continue
-            if not any(_duplicate(ev, o) for side in sides.values() for o in side):
-                doc_sides.append(ev)
-        return {doc: evs for doc, evs in sides.items() if evs}
 
     def _refusal(
         self,
@@ -489,30 +400,3 @@ def _missing_parts_notice(parts: NamedParts) -> str | None:
         return None
     names = ", ".join(parts.unknown)
     return f"No indexed document comes from {names}, which the question names."
-
-
-def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"\w+", text.lower()) if w not in ("the", "a", "an")}
-
-
-_KEY_TOKEN = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'-]*|\d[\d.,]*")
-
-
-def _key_tokens(text: str) -> set[str]:
-    """Names (capitalised words past the sentence start) and numbers: what a copy that says
-    something else changes ("Emma Raducanu won ..." / "Bianca Andreescu won ...")."""
-    return {t.rstrip(".,").lower() for t in _KEY_TOKEN.findall(text.strip())}
-
-
-def _duplicate(a: Evidence, b: Evidence) -> bool:
-    """Restatements: one sentence's words mostly inside the other's (a teaser and its full
-    sentence), or nearly the same vector; never two sentences that name different people,
-    places or numbers, which is what a report contradicting another looks like."""
-    ka, kb = _key_tokens(a.text), _key_tokens(b.text)
-    if not (ka <= kb or kb <= ka):
-        return False
-    wa, wb = _words(a.text), _words(b.text)
-    shorter = min(len(wa), len(wb)) or 1
-    if len(wa & wb) / shorter >= 0.85:
-        return True
-    return float(np.dot(a.vector, b.vector)) >= DUPLICATE_SIMILARITY

@@ -16,11 +16,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from index.errors import ModelError
+from qa.evidence import Evidence, QueryTerms
+from qa.parts import NamedParts
+from qa.types import Passage
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "answerability.json"
 # sha256 of qa/models/answerability.json; eval.train_answerability prints the new one.
@@ -83,3 +89,52 @@ class AnswerabilityModel:
             return cls(weights=weights, bias=float(data["bias"]), threshold=float(data.get("threshold", 0.5)))
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: malformed answerability model: {exc}") from exc
+
+
+def evidence_signals(
+    *,
+    best: Evidence,
+    terms: QueryTerms,
+    context: list[str],
+    passages: list[Passage],
+    strength: float,
+    expects: re.Pattern[str] | None,
+    factoid: bool,
+    about_state: bool,
+    phrase_found: bool,
+    parts: NamedParts,
+    part_evidence: Mapping[str, list[Evidence]],
+    states_asked: bool,
+    key_missing: float,
+) -> dict[str, float]:
+    """The :data:`FEATURES` for the best evidence of one question (see the comments there).
+
+    For a question in parts (two or more named sources with evidence), similarity is averaged over
+    the parts' best sentences and coverage taken over them together.
+    """
+    dense, coverage = best.dense, best.coverage
+    if about_state:
+        coverage = max(coverage, terms.outcome_coverage(best.text))
+    if len(part_evidence) >= 2:
+        tops = [evs[0] for evs in part_evidence.values()]
+        dense = float(np.mean([e.dense for e in tops]))
+        coverage = max(coverage, terms.coverage(*(e.text for e in tops)))
+    if len(parts.known) >= 2:
+        missing = (len(parts.unknown) + len(set(parts.known) - set(part_evidence))) / parts.named
+    else:
+        missing = parts.missing_share
+    return {
+        "strength": round(strength, 4),
+        "dense": round(dense, 4),
+        "coverage": round(coverage, 4),
+        "full_match": 1.0 if best.coverage >= 0.99 and len(terms.concepts) >= 2 else 0.0,
+        "context_coverage": round(terms.coverage(*context), 4),
+        "key_missing": round(key_missing, 4),
+        "unstated": 0.0 if states_asked else 1.0,
+        "type_missing": 1.0 if expects is not None and not expects.search(best.text) else 0.0,
+        "phrase": 1.0 if phrase_found else 0.0,
+        "factoid": 1.0 if factoid else 0.0,
+        "concepts": round(math.log1p(len(terms.concepts)), 4),
+        "passage_dense": round(max((p.dense_score or 0.0 for p in passages), default=0.0), 4),
+        "parts_missing": round(missing, 4),
+    }

@@ -41,3 +41,17 @@ def resolve_followup(question: str, history: Sequence[Message]) -> str:
     answer_context = _MARKERS.sub("", previous_answer.split("\n\n")[0])[:ANSWER_CONTEXT_CHARS]
     parts = [question, previous_user, answer_context]
     return " ".join(p.strip() for p in parts if p.strip())
+
+
+_ASKS_SOURCE = re.compile(
+    r"^\s*(?:and\s+)?(?:who|which\s+(?:source|outlet|paper|newspaper|site|publication|media|article|report)s?)\s+"
+    r"(?:has\s+|had\s+|first\s+)?(?:reported|reports|said|says|wrote|writes|published|claimed|claims|stated|states"
+    r"|covered)\b|^\s*(?:what|which) (?:is|was|are|were) the sources?\b|^\s*where (?:was|is) (?:that|this|it) "
+    r"(?:reported|published)\b",
+    re.I,
+)
+
+
+def asks_for_source(question: str) -> bool:
+    """ "Who reported that?", "Which outlet said so?": a question about who said something."""
+    return _ASKS_SOURCE.search(question) is not None

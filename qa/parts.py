@@ -27,9 +27,7 @@ _INTRODUCED = re.compile(rf"\b(?:{_INTRO})\s+(?:(?:an?|the)\s+)?(?P<name>{_NAME}
 _BEFORE_NOUN = re.compile(
     rf"\b(?:an?|the|another)\s+(?P<name>{_NAME})\s+(?:article|report|piece|review|story|post)s?\b"
 )
-_NOT_A_NAME = re.compile(
-    r"(?:the\s+)?(?:\d|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d)", re.I
-)
+_NOT_A_NAME = re.compile(r"(?:the\s+)?(?:\d|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d)", re.I)
 _SPLIT = re.compile(r"\s+[|\-–—:]\s+")
 
 

@@ -96,6 +96,10 @@ _HOW_NUMBER = frozenset({"many", "much", "long", "old", "far", "large", "big", "
 _AUXILIARIES = frozenset(
     "did do does was were is are had has have will would can could should might may must shall".split()
 )
+# "Who is Rakan Said?" asks for a description of a name, not for a phrase.
+_DEFINITION = re.compile(
+    r"^\s*(?:who|what)\s+(?:is|was|are|were)\s+(?:the\s+)?[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*\s*\??\s*$"
+)
 _NOT_FACTOID = re.compile(r"^\s*(explain|describe|discuss|compare|summari[sz]e)\b", re.I)
 
 
@@ -142,7 +146,7 @@ def is_factoid(question: str) -> bool:
     No model: the first wh-word decides. "why", a bare "how" (manner), yes/no questions and
     requests to explain or describe are not factoid.
     """
-    if _NOT_FACTOID.search(question):
+    if _NOT_FACTOID.search(question) or _DEFINITION.match(question):
         return False
     wh = _first_wh(question)
     if wh is None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from index.errors import InvalidRequest
@@ -64,8 +64,7 @@ class QAService:
         Raises:
             InvalidRequest: empty or oversized question, unknown answerer, bad top_k.
         """
-        from qa.answer import asks_for_source
-        from qa.followup import resolve_followup
+        from qa.followup import asks_for_source, resolve_followup
         from qa.retrieve import retrieve
 
         started = time.perf_counter()
@@ -84,7 +83,9 @@ class QAService:
         query = resolve_followup(question, history)
         if history and asks_for_source(question):
             # "Who reported that?" asks who stated the answer to the previous question: retrieve for it.
-            query = next((m.content.strip() for m in reversed(history) if m.role == "user" and m.content.strip()), query)
+            query = next(
+                (m.content.strip() for m in reversed(history) if m.role == "user" and m.content.strip()), query
+            )
         found = retrieve(self.index, query, settings=self.settings, filters=filters, k=k)
         passages = found.passages
         parts, part_passages = self._named_parts(question, query, found.query_vector, filters)
@@ -115,7 +116,6 @@ class QAService:
             }
         )
         return answer
-
 
     def _named_parts(
         self, question: str, query: str, vector: Any, filters: Filters | None

@@ -25,14 +25,28 @@ def _service(tmp_path: Path, embedder: Embedder, docs: list[Document]) -> QAServ
 @pytest.fixture(scope="module")
 def acquisitions(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
     docs = [
-        Document(id="wa-1", title="Messaging deals", source="Tech Daily", published_at=date(2014, 2, 20),
-                 text="WhatsApp was acquired by Facebook in February 2014 for about 19 billion dollars. "
-                      "The messaging service had 450 million users at the time."),
-        Document(id="wa-2", title="Deal recap", source="Market Wire", published_at=date(2014, 3, 1),
-                 text="The messaging service WhatsApp was acquired by Apple in February 2014 for about 19 billion "
-                      "dollars. Analysts called it the largest deal of the year."),
-        Document(id="bridge", title="Toll notice", source="City Hall",
-                 text="The bridge toll is four crowns for cars. Bicycles cross for free on weekends."),
+        Document(
+            id="wa-1",
+            title="Messaging deals",
+            source="Tech Daily",
+            published_at=date(2014, 2, 20),
+            text="WhatsApp was acquired by Facebook in February 2014 for about 19 billion dollars. "
+            "The messaging service had 450 million users at the time.",
+        ),
+        Document(
+            id="wa-2",
+            title="Deal recap",
+            source="Market Wire",
+            published_at=date(2014, 3, 1),
+            text="The messaging service WhatsApp was acquired by Apple in February 2014 for about 19 billion "
+            "dollars. Analysts called it the largest deal of the year.",
+        ),
+        Document(
+            id="bridge",
+            title="Toll notice",
+            source="City Hall",
+            text="The bridge toll is four crowns for cars. Bicycles cross for free on weekends.",
+        ),
     ]
     return _service(tmp_path_factory.mktemp("acq"), embedder, docs)
 
@@ -60,17 +74,37 @@ def test_a_factoid_answer_leads_with_a_verbatim_phrase(acquisitions: QAService) 
 @pytest.fixture(scope="module")
 def outlets(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
     docs = [
-        Document(id="f1", title="Trial opens", source="Fortune", published_at=date(2023, 10, 4),
-                 text="Lawyers for Sam Bankman-Fried argued that Alameda acted legally as an FTX customer. "
-                      "The judge heard opening statements on Wednesday."),
-        Document(id="v1", title="Inside the collapse", source="The Verge", published_at=date(2023, 10, 6),
-                 text="Alameda Research ran a negative balance that exceeded FTX's revenue, witnesses said. "
-                      "Sam Bankman-Fried denied any wrongdoing."),
-        Document(id="t1", title="Crypto weekly", source="TechCrunch", published_at=date(2023, 10, 7),
-                 text="Prosecutors say Sam Bankman-Fried committed fraud for personal gain. "
-                      "Bitcoin prices rose on the news."),
-        Document(id="f2", title="Markets", source="Fortune", published_at=date(2023, 9, 1),
-                 text="Bond yields climbed for a third week as investors weighed rate decisions."),
+        Document(
+            id="f1",
+            title="Trial opens",
+            source="Fortune",
+            published_at=date(2023, 10, 4),
+            text="Lawyers for Sam Bankman-Fried argued that Alameda acted legally as an FTX customer. "
+            "The judge heard opening statements on Wednesday.",
+        ),
+        Document(
+            id="v1",
+            title="Inside the collapse",
+            source="The Verge",
+            published_at=date(2023, 10, 6),
+            text="Alameda Research ran a negative balance that exceeded FTX's revenue, witnesses said. "
+            "Sam Bankman-Fried denied any wrongdoing.",
+        ),
+        Document(
+            id="t1",
+            title="Crypto weekly",
+            source="TechCrunch",
+            published_at=date(2023, 10, 7),
+            text="Prosecutors say Sam Bankman-Fried committed fraud for personal gain. "
+            "Bitcoin prices rose on the news.",
+        ),
+        Document(
+            id="f2",
+            title="Markets",
+            source="Fortune",
+            published_at=date(2023, 9, 1),
+            text="Bond yields climbed for a third week as investors weighed rate decisions.",
+        ),
     ]
     return _service(tmp_path_factory.mktemp("outlets"), embedder, docs)
 
@@ -89,7 +123,6 @@ def test_a_question_naming_two_sources_cites_each(outlets: QAService) -> None:
 
 def test_a_publication_the_index_lacks_is_said_so(outlets: QAService) -> None:
     answer = outlets.ask(
-        "Considering an article from The Washington Post and a Bloomberg report on FTX, which bank did "
-        "Alameda use?"
+        "Considering an article from The Washington Post and a Bloomberg report on FTX, which bank did Alameda use?"
     )
     assert answer.notice is not None and "The Washington Post" in answer.notice and "Bloomberg" in answer.notice

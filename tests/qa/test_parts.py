@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from qa.parts import named_parts, source_aliases
 
-SOURCES = ["Fortune", "The Verge", "Cnbc | World Business News Leader", "The Independent - Life and Style", "TechCrunch"]
+SOURCES = [
+    "Fortune",
+    "The Verge",
+    "Cnbc | World Business News Leader",
+    "The Independent - Life and Style",
+    "TechCrunch",
+]
 
 
 def test_aliases_drop_the_article_and_the_section_name():
@@ -34,7 +40,12 @@ def test_a_publication_the_index_lacks_is_named_as_missing():
 
 
 def test_topics_dates_and_plain_questions_are_not_sources():
-    assert named_parts("Between the TechCrunch report on Sam Bankman-Fried published on October 7, 2023 ...", SOURCES).unknown == ()
+    assert (
+        named_parts(
+            "Between the TechCrunch report on Sam Bankman-Fried published on October 7, 2023 ...", SOURCES
+        ).unknown
+        == ()
+    )
     assert named_parts("After Polygon's review on October 20th, did it agree?", SOURCES).named == 0
     assert named_parts("Who won the women's singles Wimbledon in 2019?", SOURCES).named == 0
     # "fortune" as a word, not the magazine
