@@ -44,7 +44,7 @@ from qa.evidence import (
 )
 from qa.followup import asks_for_source
 from qa.parts import NamedParts
-from qa.types import Answer, Passage
+from qa.types import Answer, PartPassages, Passage
 
 REFUSAL_TEXT = "The indexed documents do not answer this."
 MAX_SENTENCES = 3
@@ -145,14 +145,14 @@ class ExtractiveAnswerer:
         query_vector: np.ndarray,
         question_vector: np.ndarray | None = None,
         parts: NamedParts | None = None,
-        part_passages: Mapping[str, list[Passage]] | None = None,
+        part_passages: Sequence[PartPassages] = (),
     ) -> Answer:
         """Answer from ``passages`` (already retrieved for ``query``).
 
         For a follow-up, ``query`` carries earlier turns; ``question_vector`` (the question alone)
         then counts as much as the query, so "how many died?" still asks for a number of deaths.
         ``parts`` are the sources the question names; ``part_passages`` the passages retrieved
-        from each named source that the index has.
+        for each mention of an indexed source, when there are two or more.
         """
         parts = parts or NamedParts()
         source_question = asks_for_source(question) and query != question
@@ -177,12 +177,7 @@ class ExtractiveAnswerer:
         context += [statements(p.text, start=p.start) for p in passages[:3]]
         strength = self.evidence_strength(best, terms, context)
         factoid = self._is_factoid(question) and not source_question
-        part_evidence: dict[str, list[Evidence]] = {}
-        if part_passages and len(parts.known) >= 2:
-            for source in parts.known:
-                found = self._evidence(part_passages.get(source, []), query_vector, terms, expects=expects)
-                if found:
-                    part_evidence[source] = found
+        part_evidence = self._part_evidence(part_passages, expects) if len(part_passages) >= 2 else []
         phrases = self._phrase_candidates(question, evidence, part_evidence) if factoid else {}
         signals = evidence_signals(
             best=best,
@@ -195,7 +190,7 @@ class ExtractiveAnswerer:
             about_state=about_state,
             phrase_found=LEAD in phrases,
             parts=parts,
-            part_evidence=part_evidence,
+            part_tops=[ev for _, ev in part_evidence],
             states_asked=self.states_what_is_asked(best, terms),
             key_missing=terms.missing_key_terms(context, self.words),
         )
@@ -214,7 +209,7 @@ class ExtractiveAnswerer:
             notice=_missing_parts_notice(parts),
         )
         if len(part_evidence) >= 2:
-            return self._by_named_source(result, parts, part_evidence, phrases, factoid)
+            return self._by_named_source(result, part_evidence, phrases, factoid)
         if source_question:
             return self._reported_by(result, evidence, best)
         sides = (
@@ -276,8 +271,28 @@ class ExtractiveAnswerer:
 
         return bool(is_factoid(question))
 
+    def _part_evidence(
+        self, part_passages: Sequence[PartPassages], expects: re.Pattern[str] | None
+    ) -> list[tuple[str, Evidence]]:
+        """The best sentence for each part, scored against that part's own clause. When an outlet
+        is named twice (two of its reports), a later part prefers a document not cited yet."""
+        found: list[tuple[str, Evidence]] = []
+        used_docs: set[str] = set()
+        for part in part_passages:
+            terms = QueryTerms(self.index.lexical, part.clause)
+            evidence = self._evidence(part.passages, part.vector, terms, expects=expects)
+            fresh = [ev for ev in evidence if ev.chunk.doc_id not in used_docs]
+            candidates = fresh or evidence
+            if not candidates:
+                continue
+            top = candidates[0]
+            if all(top.start != ev.start or top.chunk.doc_id != ev.chunk.doc_id for _, ev in found):
+                found.append((part.source, top))
+                used_docs.add(top.chunk.doc_id)
+        return found
+
     def _phrase_candidates(
-        self, question: str, evidence: list[Evidence], part_evidence: Mapping[str, list[Evidence]]
+        self, question: str, evidence: list[Evidence], part_evidence: list[tuple[str, Evidence]]
     ) -> dict[int, tuple[str, int, int]]:
         """Answer phrases (text, start, end in the sentence) of the best sentences, keyed by id(evidence)."""
         best = evidence[0]
@@ -287,7 +302,7 @@ class ExtractiveAnswerer:
             if ev.score >= best.score - PHRASE_MARGIN and (ev.chunk.doc_id not in docs or len(pool) < 2):
                 pool.append(ev)
                 docs.add(ev.chunk.doc_id)
-        pool += [evs[0] for evs in part_evidence.values() if all(evs[0] is not ev for ev in pool)]
+        pool += [top for _, top in part_evidence if all(top is not ev for ev in pool)]
         # Other documents' phrases only need to be recognisably different, so a lower bar applies
         # to them than to the phrase the answer leads with.
         found = self.phrases.extract(question, [ev.text for ev in pool], min_score=SIDE_PHRASE_SCORE)
@@ -315,19 +330,15 @@ class ExtractiveAnswerer:
     def _by_named_source(
         self,
         result: Answer,
-        parts: NamedParts,
-        part_evidence: Mapping[str, list[Evidence]],
+        part_evidence: list[tuple[str, Evidence]],
         phrases: Mapping[int, tuple[str, int, int]],
         factoid: bool,
     ) -> Answer:
-        """One line per named source; a factoid question leads with the phrase most sources give."""
-        accounts = []
-        for source in parts.known:
-            evs = part_evidence.get(source)
-            if evs:
-                accounts.append(
-                    Account(evidence=[evs[0]], label=f"{source} ({evs[0].chunk.published_at or 'undated'})")
-                )
+        """One line per mention of a named source; a factoid question leads with the phrase most give."""
+        accounts = [
+            Account(evidence=[ev], label=f"{source} ({ev.chunk.published_at or 'undated'})")
+            for source, ev in part_evidence
+        ]
         lead = most_given_phrase([account.evidence[0] for account in accounts], phrases) if factoid else None
         header = (
             "What each source named in the question says:"

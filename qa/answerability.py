@@ -103,24 +103,23 @@ def evidence_signals(
     about_state: bool,
     phrase_found: bool,
     parts: NamedParts,
-    part_evidence: Mapping[str, list[Evidence]],
+    part_tops: list[Evidence],
     states_asked: bool,
     key_missing: float,
 ) -> dict[str, float]:
     """The :data:`FEATURES` for the best evidence of one question (see the comments there).
 
-    For a question in parts (two or more named sources with evidence), similarity is averaged over
+    For a question in parts (two or more mentions of sources with evidence), similarity is averaged over
     the parts' best sentences and coverage taken over them together.
     """
     dense, coverage = best.dense, best.coverage
     if about_state:
         coverage = max(coverage, terms.outcome_coverage(best.text))
-    if len(part_evidence) >= 2:
-        tops = [evs[0] for evs in part_evidence.values()]
-        dense = float(np.mean([e.dense for e in tops]))
-        coverage = max(coverage, terms.coverage(*(e.text for e in tops)))
-    if len(parts.known) >= 2:
-        missing = (len(parts.unknown) + len(set(parts.known) - set(part_evidence))) / parts.named
+    if len(part_tops) >= 2:
+        dense = float(np.mean([e.dense for e in part_tops]))
+        coverage = max(coverage, terms.coverage(*(e.text for e in part_tops)))
+    if len(parts.mentions) >= 2:  # mentions without evidence count as missing parts too
+        missing = (len(parts.unknown) + len(parts.mentions) - len(part_tops)) / parts.named
     else:
         missing = parts.missing_share
     return {

@@ -262,7 +262,8 @@ class QueryTerms:
             return self.coverage(text)
         present = self._present([text])
         held = sum(
-            w for (alts, w), word in zip(self.concepts, self.concept_words, strict=True)
+            w
+            for (alts, w), word in zip(self.concepts, self.concept_words, strict=True)
             if alts & present or states_outcome(word)
         )
         return held / self.total

@@ -32,16 +32,26 @@ _SPLIT = re.compile(r"\s+[|\-–—:]\s+")
 
 
 @dataclass(frozen=True)
+class Mention:
+    """One mention of an indexed source, with the clause of the question that belongs to it: from
+    the mention to the next one (the first also takes what comes before it)."""
+
+    source: str
+    clause: str
+
+
+@dataclass(frozen=True)
 class NamedParts:
     """The sources a question names: those the index has, and those it does not."""
 
-    known: tuple[str, ...] = ()  # indexed source names, in order of mention
+    known: tuple[str, ...] = ()  # indexed source names, in order of first mention
+    mentions: tuple[Mention, ...] = ()  # every mention of an indexed source (one outlet may be named twice)
     unknown: tuple[str, ...] = ()  # names introduced as a publication that no indexed document has
     aliases: dict[str, str] = field(default_factory=dict)  # indexed source -> how the question names it
 
     @property
     def named(self) -> int:
-        return len(self.known) + len(self.unknown)
+        return max(len(self.known), len(self.mentions)) + len(self.unknown)
 
     @property
     def missing_share(self) -> float:
@@ -82,7 +92,14 @@ def named_parts(question: str, sources: Iterable[str]) -> NamedParts:
                 continue
             spans.append((m.start(), m.end(), source))
             aliases.setdefault(source, m.group(0))
-    known = tuple(dict.fromkeys(s for _, _, s in sorted(spans)))
+    spans.sort()
+    known = tuple(dict.fromkeys(s for _, _, s in spans))
+    mentions = tuple(
+        Mention(
+            source=source, clause=question[0 if i == 0 else start : spans[i + 1][0] if i + 1 < len(spans) else None]
+        )
+        for i, (start, _, source) in enumerate(spans)
+    )
     known_norm = {_norm(a) for s in known for a in source_aliases(s)}
     unknown: list[str] = []
     for pattern in (_INTRODUCED, _BEFORE_NOUN):
@@ -95,4 +112,4 @@ def named_parts(question: str, sources: Iterable[str]) -> NamedParts:
             if _norm(name) in known_norm or _norm(name) in {_norm(u) for u in unknown}:
                 continue
             unknown.append(name)
-    return NamedParts(known=known, unknown=tuple(unknown), aliases=aliases)
+    return NamedParts(known=known, mentions=mentions, unknown=tuple(unknown), aliases=aliases)

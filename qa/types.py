@@ -57,6 +57,16 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class PartPassages:
+    """Passages retrieved for one part of a question that names its sources."""
+
+    source: str
+    clause: str  # the part of the question about this mention of the source
+    passages: list[Passage]
+    vector: Any  # the clause's query embedding (numpy array)
+
+
+@dataclass(frozen=True)
 class ConflictSide:
     """One source's account when documents disagree or describe different moments."""
 
