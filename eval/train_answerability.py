@@ -5,8 +5,8 @@
 1. Asks every case of every set once with refusal switched off and records the evidence signals
    the extractive answerer computed (``Answer.signals``), whether the case is answerable, and
    whether the answer was right (saved to ``--signals``, reused with ``--reuse``).
-2. Splits each set's cases into two folds by a hash of the case id (stable across runs and
-   machines). Fits an L2-regularised logistic regression on one fold, each set weighing the same
+2. Splits each set's cases into two folds by a hash of the case id (``eval.calibrate.fold_of``:
+   sha256 of the id mod 2, stable across runs and machines). Fits an L2-regularised logistic regression on one fold, each set weighing the same
    and, inside a set, answerable and unanswerable cases weighing half each; chooses the threshold
    that maximises the macro-average over sets of balanced decision accuracy (answerable kept,
    unanswerable refused; a set without unanswerable cases counts answerable kept). Reports the
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from api.cli import tqdm_progress
+from eval.calibrate import fold_of
 from eval.datasets import EvalDataset, load_qa_jsonl, load_sample_news
 from eval.metrics import answer_matches
 from eval.runner import eval_index
@@ -55,10 +56,6 @@ def load_set(name: str) -> EvalDataset:
     return load_qa_jsonl(folder / "questions.jsonl", corpus=folder / "corpus", name=name)
 
 
-def fold_of(case_id: str) -> int:
-    return hashlib.sha256(case_id.encode()).digest()[0] % 2
-
-
 def collect(sets: Sequence[str], *, data_dir: Path | None) -> list[dict[str, Any]]:
     """Per case: set, id, fold, answerable, correct, signals (refusal off)."""
     rows: list[dict[str, Any]] = []
@@ -74,7 +71,7 @@ def collect(sets: Sequence[str], *, data_dir: Path | None) -> list[dict[str, Any
                     {
                         "set": name,
                         "id": case.id,
-                        "fold": fold_of(case.id),
+                        "fold": fold_of(case.id, 2),
                         "answerable": bool(case.answerable),
                         "correct": bool(case.answers) and answer_matches(answer.text, case.answers),
                         "signals": answer.signals,
@@ -255,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.reuse:
         rows = json.loads(args.signals.read_text())
+        for row in rows:  # the fold rule is eval.calibrate's, whatever the file recorded
+            row["fold"] = fold_of(row["id"], 2)
     else:
         rows = collect(args.sets.split(","), data_dir=args.data_dir)
         args.signals.parent.mkdir(parents=True, exist_ok=True)
