@@ -6,11 +6,13 @@
    the extractive answerer computed (``Answer.signals``), whether the case is answerable, and
    whether the answer was right (saved to ``--signals``, reused with ``--reuse``).
 2. Splits each set's cases into two folds by a hash of the case id (``eval.calibrate.fold_of``:
-   sha256 of the id mod 2, stable across runs and machines). Fits an L2-regularised logistic regression on one fold, each set weighing the same
-   and, inside a set, answerable and unanswerable cases weighing half each; chooses the threshold
-   that maximises the macro-average over sets of balanced decision accuracy (answerable kept,
-   unanswerable refused; a set without unanswerable cases counts answerable kept). Reports the
-   figures on the other fold, both directions, then with each signal left out (ablation).
+   sha256 of the id mod 2, stable across runs and machines). Fits an L2-regularised logistic
+   regression on one fold, each set weighing the same and, inside a set, answerable and
+   unanswerable cases weighing half each; chooses the threshold that maximises the macro-average
+   over sets of balanced decision accuracy (answerable kept, unanswerable refused; a set without
+   unanswerable cases counts answerable kept). Reports the figures on the other fold, both
+   directions; then trains on three sets and tests on the fourth (leave one set out: a corpus the
+   model never saw); then leaves each signal out in turn (ablation).
 3. With ``--write``, fits on all cases and writes the weights, and prints their sha256 for
    ``qa.answerability.MODEL_SHA256``.
 
