@@ -57,7 +57,6 @@ SIDE_RATIO = 0.6
 SIDE_FLOOR_MARGIN = 0.02
 PHRASE_MARGIN = 0.12  # another document's answer phrase counts when its sentence is this close to the best
 LEAD = -1  # key of the phrase the answer leads with, among phrases keyed by id(evidence)
-SIDE_PHRASE_SCORE = 0.45  # phrase confidence that makes another document's sentence a side of a conflict
 KEY_TERM_PENALTY = 0.5
 FULL_MATCH_BONUS = 0.05
 UNSTATED_PENALTY = 0.25  # the best sentence does not state what is asked (see states_what_is_asked)
@@ -115,6 +114,14 @@ class ExtractiveAnswerer:
         if not self.states_what_is_asked(best, terms):
             strength *= 1.0 - UNSTATED_PENALTY
         return strength
+
+    def counts_something_else(self, best: Evidence, terms: QueryTerms) -> bool:
+        """For "how many X", does the sentence lack X? ("How many US soldiers were killed?"
+        against "more than 30 deaths": its number counts something else.)"""
+        if not terms.counted:
+            return False
+        scores = terms.matched([best.text], self.words)
+        return any(scores[i] == 0.0 for i in terms.counted)
 
     def states_what_is_asked(self, best: Evidence, terms: QueryTerms) -> bool:
         """Does the sentence say something about what the question asks, beyond whom it is about?
@@ -192,6 +199,7 @@ class ExtractiveAnswerer:
             parts=parts,
             part_tops=[ev for _, ev in part_evidence],
             states_asked=self.states_what_is_asked(best, terms),
+            counts_other=self.counts_something_else(best, terms),
             key_missing=terms.missing_key_terms(context, self.words),
         )
         probability = self.model.probability(signals)
@@ -303,14 +311,15 @@ class ExtractiveAnswerer:
                 pool.append(ev)
                 docs.add(ev.chunk.doc_id)
         pool += [top for _, top in part_evidence if all(top is not ev for ev in pool)]
-        # Other documents' phrases only need to be recognisably different, so a lower bar applies
-        # to them than to the phrase the answer leads with.
-        found = self.phrases.extract(question, [ev.text for ev in pool], min_score=SIDE_PHRASE_SCORE)
+        # One confidence bar for every phrase (the extractor's, tuned on SQuAD training pages): a
+        # lower one for other documents' phrases put near-synonyms side by side as "different
+        # answers" on sample-news (measured: eval/README.md).
+        found = self.phrases.extract(question, [ev.text for ev in pool])
         out: dict[int, tuple[str, int, int]] = {}
         for ev, phrase in zip(pool, found, strict=True):
             if phrase is not None and ev.text[phrase.start : phrase.end] == phrase.text:
                 out[id(ev)] = (phrase.text, phrase.start, phrase.end)
-                if ev is best and phrase.score >= self.phrases.min_score:
+                if ev is best:
                     out[LEAD] = out[id(ev)]
         return out
 

@@ -42,7 +42,7 @@ FEATURES = (
     "context_coverage",  # the same over the best passages together
     "key_missing",  # share of the question's names and numbers none of the best passages holds
     "unstated",  # 1 when the sentence names nothing of what is asked beyond the document's subject
-    "type_missing",  # 1 when the question asks for a kind of fact (number, date) the sentence lacks
+    "type_missing",  # 1 when the sentence lacks the kind of fact asked (a number, a date; "how many X": X)
     "phrase",  # 1 when a factoid question's answer phrase of the asked-for type was found
     "factoid",  # 1 for who/what/when/where/which/how-many questions
     "concepts",  # log(1 + number of concepts in the question): long questions cover less
@@ -106,11 +106,13 @@ def evidence_signals(
     part_tops: list[Evidence],
     states_asked: bool,
     key_missing: float,
+    counts_other: bool = False,
 ) -> dict[str, float]:
     """The :data:`FEATURES` for the best evidence of one question (see the comments there).
 
-    For a question in parts (two or more mentions of sources with evidence), similarity is averaged over
-    the parts' best sentences and coverage taken over them together.
+    ``counts_other``: a "how many X" question whose sentence does not name X (its number counts
+    something else). For a question in parts (two or more mentions of sources with evidence),
+    similarity is averaged over the parts' best sentences and coverage taken over them together.
     """
     dense, coverage = best.dense, best.coverage
     if about_state:
@@ -130,7 +132,7 @@ def evidence_signals(
         "context_coverage": round(terms.coverage(*context), 4),
         "key_missing": round(key_missing, 4),
         "unstated": 0.0 if states_asked else 1.0,
-        "type_missing": 1.0 if expects is not None and not expects.search(best.text) else 0.0,
+        "type_missing": 1.0 if (expects is not None and not expects.search(best.text)) or counts_other else 0.0,
         "phrase": 1.0 if phrase_found else 0.0,
         "factoid": 1.0 if factoid else 0.0,
         "concepts": round(math.log1p(len(terms.concepts)), 4),

@@ -30,7 +30,7 @@ def acquisitions(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -
             title="Messaging deals",
             source="Tech Daily",
             published_at=date(2014, 2, 20),
-            text="WhatsApp was acquired by Facebook in February 2014 for about 19 billion dollars. "
+            text="Facebook acquired WhatsApp in February 2014 for about 19 billion dollars. "
             "The messaging service had 450 million users at the time.",
         ),
         Document(
