@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -20,6 +21,7 @@ from api.deps import Worker, require_api_key
 from api.docs import install_offline_docs
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
+from api.methods import AllowedMethodsMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routes import ask, chat, documents, health
 from api.routes.documents import MULTIPART_OVERHEAD
@@ -68,6 +70,8 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served from local files below: the default pages load from a CDN
         redoc_url=None,
+        # no redirect from /v1/documents/ to the list: an empty document id is a 404, not the list
+        redirect_slashes=False,
     )
     install_offline_docs(app)
     app.state.settings = settings
@@ -85,6 +89,7 @@ def create_app(
         limits={"/v1/documents": (upload_limit, "uploads (CITEQA_MAX_UPLOAD_BYTES plus multipart overhead)")},
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(AllowedMethodsMiddleware, routes=app.router.routes)
     origins = split_list(settings.cors_origins)
     if origins:
         app.add_middleware(
@@ -106,4 +111,24 @@ def create_app(
         return FileResponse(STATIC_DIR / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if not split_list(settings.api_keys) and not split_list(settings.admin_keys):
+        _drop_auth_from_schema(app)
     return app
+
+
+def _drop_auth_from_schema(app: FastAPI) -> None:
+    """Without keys configured the API is open: the schema must not declare bearer auth."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.get("components", {}).pop("securitySchemes", None)
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    if isinstance(operation, dict):
+                        operation.pop("security", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from index.loaders import DOC_ID_PATTERN
 from qa.types import Filters, Message
+
+
+def _valid_unicode(value: Any) -> Any:
+    """Reject what JSON can carry but text cannot: lone UTF-16 surrogates ("\\ud800") and NUL."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("contains a lone UTF-16 surrogate; send valid Unicode text") from None
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+    return value
+
+
+def _iso_date_only(value: Any) -> Any:
+    """Dates as ISO strings only: pydantic would read 0 (or "0") as 1970-01-01."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not value[:4].isdigit() or len(value) < 10:
+        raise ValueError("must be an ISO date, e.g. 2017-11-19")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+NonBlank = Annotated[str, Field(min_length=1, pattern=r"\S"), AfterValidator(_valid_unicode)]
+DocId = Annotated[str, Field(pattern=DOC_ID_PATTERN, description="Letters, digits, '.', '_', '-' (1-200).")]
 
 EXAMPLE_QUESTION = "Who controls Abu Kamal?"
 EXAMPLE_CITATION: dict[str, Any] = {
@@ -119,10 +147,16 @@ class FiltersIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    doc_ids: list[str] | None = Field(None, examples=[["004_f819b13ffc05e965"]])
-    sources: list[str] | None = Field(None, examples=[["Global News"]])
-    date_from: date | None = Field(None, examples=["2017-11-01"])
-    date_to: date | None = None
+    doc_ids: list[Text] | None = Field(None, examples=[["004_f819b13ffc05e965"]])
+    sources: list[Text] | None = Field(None, examples=[["Global News"]])
+    date_from: IsoDate | None = Field(None, examples=["2017-11-01"])
+    date_to: IsoDate | None = None
+
+    @model_validator(mode="after")
+    def _check_range(self) -> FiltersIn:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError(f"date_from ({self.date_from}) is after date_to ({self.date_to})")
+        return self
 
     def to_filters(self) -> Filters:
         return Filters(
@@ -134,8 +168,10 @@ class FiltersIn(BaseModel):
 
 
 class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     role: Literal["user", "assistant", "system"]
-    content: str
+    content: Text
 
     def to_message(self) -> Message:
         return Message(role=self.role, content=self.content)
@@ -161,10 +197,12 @@ class AskRequest(BaseModel):
         },
     )
 
-    question: str = Field(description="The question (limit: CITEQA_MAX_QUESTION_CHARS).")
+    question: NonBlank = Field(description="The question (limit: CITEQA_MAX_QUESTION_CHARS).")
     history: list[MessageIn] = Field(default_factory=list, description="Earlier turns, for follow-up questions.")
     filters: FiltersIn | None = None
-    top_k: int | None = Field(None, ge=1, le=50, description="Passages handed to the answerer (default CITEQA_TOP_K).")
+    top_k: int | None = Field(
+        None, ge=1, le=50, strict=True, description="Passages handed to the answerer (default CITEQA_TOP_K)."
+    )
     answerer: str | None = Field(None, description="extractive or llm (see GET /v1/models).")
 
 
@@ -209,12 +247,12 @@ class DocumentIn(BaseModel):
         },
     )
 
-    title: str = Field(min_length=1)
-    text: str = Field(min_length=1)
-    id: str | None = None
-    source: str | None = None
-    url: str | None = None
-    published_at: str | None = Field(None, description="ISO date.")
+    title: NonBlank
+    text: NonBlank
+    id: DocId | None = None
+    source: Text | None = None
+    url: Text | None = None
+    published_at: Text | None = Field(None, description="ISO date.")
 
 
 class DocumentInfoOut(BaseModel):
@@ -223,7 +261,7 @@ class DocumentInfoOut(BaseModel):
     source: str | None
     url: str | None
     published_at: str | None
-    path: str | None
+    file: str | None = Field(description="Name of the file it was loaded from (no directories), if any.")
     content_hash: str
     chunk_count: int
     chars: int
@@ -281,11 +319,11 @@ class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[dict[str, Any]] | None = None
+    content: Text | list[dict[str, Any]] | None = None
 
 
 class StreamOptions(BaseModel):
-    include_usage: bool = False
+    include_usage: bool = Field(False, strict=True)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -316,11 +354,13 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(description="An answerer from GET /v1/models: extractive, or llm when configured.")
     messages: list[ChatMessageIn] = Field(min_length=1)
-    stream: bool = False
+    stream: bool = Field(False, strict=True)
     stream_options: StreamOptions | None = None
-    n: int | None = Field(None, description="Only 1 is supported.")
+    n: int | None = Field(None, strict=True, description="Only 1 is supported.")
     filters: FiltersIn | None = Field(None, description="citeqa extension: restrict retrieval.")
-    top_k: int | None = Field(None, ge=1, le=50, description="citeqa extension: passages handed to the answerer.")
+    top_k: int | None = Field(
+        None, ge=1, le=50, strict=True, description="citeqa extension: passages handed to the answerer."
+    )
 
 
 class ChatMessageOut(BaseModel):

@@ -65,6 +65,8 @@ class QAService:
 
         started = time.perf_counter()
         question = _clean_question(question, self.settings.max_question_chars)
+        for turn in history:
+            _check_text(turn.content, "history")
         name = answerer or self.settings.answerer
         if name not in self.answerers:
             raise InvalidRequest(
@@ -106,9 +108,21 @@ class QAService:
         return answer
 
 
+def _check_text(text: str, param: str) -> None:
+    """Lone UTF-16 surrogates (JSON can carry "\\ud800") and NUL cannot be tokenized: a 4xx, not a crash."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"the {param} contains a lone UTF-16 surrogate; send valid Unicode text",
+                             param=param) from None
+    if "\x00" in text:
+        raise InvalidRequest(f"the {param} contains a NUL character", param=param)
+
+
 def _clean_question(question: str, limit: int) -> str:
     if not isinstance(question, str) or not question.strip():
         raise InvalidRequest("the question is empty", param="question")
+    _check_text(question, "question")
     question = question.strip()
     if len(question) > limit:
         raise InvalidRequest(f"the question is {len(question)} characters; the limit is {limit}", param="question")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any
+from pathlib import PurePath
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -25,8 +26,15 @@ from api.schemas import (
     DocumentOut,
     error_responses,
 )
-from index.loaders import SUPPORTED_SUFFIXES, document_from_record, load_bytes, make_doc_id
-from index.models import Document
+from index.loaders import (
+    DOC_ID_PATTERN,
+    DOC_ID_RULE,
+    SUPPORTED_SUFFIXES,
+    derive_doc_id,
+    document_from_record,
+    load_bytes,
+)
+from index.models import Document, DocumentInfo
 
 router = APIRouter(tags=["documents"])
 
@@ -107,11 +115,7 @@ async def _document_from_json(request: Request, limit: int) -> Document:
         raise _too_large("text", len(body.text.encode()), limit)
     record: dict[str, Any] = body.model_dump()
     if not record["id"]:
-        try:
-            record["id"] = make_doc_id(body.title)
-        except ValueError:
-            raise ApiError(400, "cannot derive an id from this title; send an 'id'", code="invalid_request",
-                           param="id") from None
+        record["id"] = derive_doc_id(body.title.strip())
     return document_from_record(record, source="request body")
 
 
@@ -144,26 +148,37 @@ async def add_documents(
     return asdict(report)
 
 
+DocIdPath = Annotated[str, Path(pattern=DOC_ID_PATTERN, description=f"The document id: {DOC_ID_RULE}.")]
+
+
+def _public(info: DocumentInfo) -> dict[str, Any]:
+    """A document's metadata for clients: the file it came from by name only, never a server path."""
+    out = asdict(info)
+    path = out.pop("path", None)
+    out["file"] = PurePath(path).name if path else None  # "x/records.jsonl:3" -> "records.jsonl:3"
+    return out
+
+
 @router.get("/v1/documents", response_model=DocumentList, responses=error_responses(401, 503))
 def list_documents(index: IndexDep) -> dict[str, Any]:
     """Every indexed document with its metadata and chunk count."""
-    return {"documents": [asdict(d) for d in index.list_documents()]}
+    return {"documents": [_public(d) for d in index.list_documents()]}
 
 
-@router.get("/v1/documents/{doc_id}", response_model=DocumentOut, responses=error_responses(401, 404, 503))
-def get_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
+@router.get("/v1/documents/{doc_id}", response_model=DocumentOut, responses=error_responses(401, 404, 422, 503))
+def get_document(doc_id: DocIdPath, index: IndexDep) -> dict[str, Any]:
     """A document's metadata and full text: citation offsets point into this text."""
     info, text = index.get_document(doc_id)
-    return {**asdict(info), "text": text}
+    return {**_public(info), "text": text}
 
 
 @router.delete(
     "/v1/documents/{doc_id}",
     response_model=DeleteResult,
     dependencies=[AdminKey],
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
-def delete_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
+def delete_document(doc_id: DocIdPath, index: IndexDep) -> dict[str, Any]:
     """Delete a document and its chunks; answers stop citing it at once, in every API process."""
     removed = index.delete(doc_id)
     return {"id": doc_id, "deleted": True, "chunks_removed": removed}
