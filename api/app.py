@@ -25,6 +25,7 @@ from api.methods import AllowedMethodsMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routes import ask, chat, documents, health
 from api.routes.documents import MULTIPART_OVERHEAD
+from api.schemas import ChatCompletionChunk
 from index.pipeline import DocumentIndex
 from index.settings import Settings, split_list
 from qa.service import QAService
@@ -111,24 +112,48 @@ def create_app(
         return FileResponse(STATIC_DIR / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    if not split_list(settings.api_keys) and not split_list(settings.admin_keys):
-        _drop_auth_from_schema(app)
+    _finish_schema(app, settings)
     return app
 
 
-def _drop_auth_from_schema(app: FastAPI) -> None:
-    """Without keys configured the API is open: the schema must not declare bearer auth."""
+def _finish_schema(app: FastAPI, settings: Settings) -> None:
+    """What the schema can only say once settings are known: the question length limit, and bearer
+    auth only when keys are configured (without them the API is open)."""
     build = app.openapi
+    keyed = bool(split_list(settings.api_keys) or split_list(settings.admin_keys))
+    limit = settings.max_question_chars
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            schema.get("components", {}).pop("securitySchemes", None)
-            for operations in schema.get("paths", {}).values():
-                for operation in operations.values():
-                    if isinstance(operation, dict):
-                        operation.pop("security", None)
+            components = schema.get("components", {})
+            if not keyed:
+                components.pop("securitySchemes", None)
+                for operations in schema.get("paths", {}).values():
+                    for operation in operations.values():
+                        if isinstance(operation, dict):
+                            operation.pop("security", None)
+            models = components.setdefault("schemas", {})
+            # the streamed event, referenced by the text/event-stream response of /v1/chat/completions
+            chunk = ChatCompletionChunk.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in chunk.pop("$defs", {}).items():
+                models.setdefault(name, definition)
+            models["ChatCompletionChunk"] = chunk
+            for model, field in (("AskRequest", "question"), ("UserMessageIn", "content"), ("QuestionPart", "text")):
+                _set_max_length(models.get(model, {}).get("properties", {}).get(field, {}), limit)
+            for param in schema.get("paths", {}).get("/v1/search", {}).get("get", {}).get("parameters", []):
+                if param.get("name") == "q":
+                    _set_max_length(param.get("schema", {}), limit)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _set_max_length(node: dict[str, Any], limit: int) -> None:
+    """maxLength on a string schema, or on the string branch of an anyOf."""
+    if node.get("type") == "string":
+        node["maxLength"] = limit
+    for branch in node.get("anyOf", []):
+        if branch.get("type") == "string":
+            branch["maxLength"] = limit

@@ -29,44 +29,23 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORDS_PER_CHUNK = 4
 
 
-def message_text(message: ChatMessageIn, position: int) -> str:
-    """The text of a message; content parts other than text are refused."""
-    content = message.content
-    if content is None:
-        if message.role == "assistant":
-            return ""
-        raise ApiError(400, f"messages[{position}].content is missing", code="invalid_messages",
-                       param=f"messages.{position}.content")
-    if isinstance(content, str):
-        return content
-    texts = []
-    for j, part in enumerate(content):
-        if part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise ApiError(
-                400,
-                f"messages[{position}].content[{j}] has type {part.get('type')!r}; only text parts are supported",
-                code="invalid_messages", param=f"messages.{position}.content",
-            )
-        texts.append(part["text"])
-    return "\n".join(texts)
-
-
 def split_conversation(messages: Sequence[ChatMessageIn]) -> tuple[str, list[Message]]:
-    """The question (the last message, which must be the user's) and the history before it.
+    """The question (the last user message) and the history before it.
 
     System and developer messages are dropped: they instruct a generative model, and citeqa's
     answers come from the documents. Answers citeqa gave earlier lose their reference lists, which
-    would otherwise pollute follow-up resolution.
+    would otherwise pollute follow-up resolution. Messages after the question are ignored.
     """
-    last = len(messages) - 1
-    if messages[last].role != "user":
-        raise ApiError(400, f"the last message must have role 'user' (the question), not {messages[last].role!r}",
-                       code="invalid_messages", param="messages")
-    question = message_text(messages[last], last)
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    if not users:
+        raise ApiError(400, "no user message: the last user message is the question", code="invalid_messages",
+                       param="messages")
+    last = users[-1]
+    question = messages[last].text()
     history = []
-    for i, message in enumerate(messages[:last]):
-        text = message_text(message, i)
-        if message.role == "user":
+    for message in messages[:last]:
+        text = message.text()
+        if message.role == "user" and text:
             history.append(Message(role="user", content=text))
         elif message.role == "assistant" and text:
             history.append(Message(role="assistant", content=strip_appendix(text)))

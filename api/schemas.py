@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from index.loaders import DOC_ID_PATTERN
 from qa.types import Filters, Message
@@ -32,9 +33,20 @@ def _iso_date_only(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, AfterValidator(_valid_unicode)]
+NO_NUL = r"^[^\x00]*$"
+NON_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # some non-space character, no NUL
+def _json_integer(value: Any) -> Any:
+    """An integer as JSON Schema means it (5 or 5.0), never a string ("5") or a boolean."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON integer, not a string or boolean")
+    return value
+
+
+Text = Annotated[str, Field(pattern=NO_NUL), AfterValidator(_valid_unicode)]
+TopK = Annotated[int, Field(ge=1, le=50), BeforeValidator(_json_integer)]
+OnlyOne = Annotated[int, Field(ge=1, le=1), BeforeValidator(_json_integer)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
-NonBlank = Annotated[str, Field(min_length=1, pattern=r"\S"), AfterValidator(_valid_unicode)]
+NonBlank = Annotated[str, Field(min_length=1, pattern=NON_BLANK), AfterValidator(_valid_unicode)]
 DocId = Annotated[str, Field(pattern=DOC_ID_PATTERN, description="Letters, digits, '.', '_', '-' (1-200).")]
 
 EXAMPLE_QUESTION = "Who controls Abu Kamal?"
@@ -200,10 +212,10 @@ class AskRequest(BaseModel):
     question: NonBlank = Field(description="The question (limit: CITEQA_MAX_QUESTION_CHARS).")
     history: list[MessageIn] = Field(default_factory=list, description="Earlier turns, for follow-up questions.")
     filters: FiltersIn | None = None
-    top_k: int | None = Field(
-        None, ge=1, le=50, strict=True, description="Passages handed to the answerer (default CITEQA_TOP_K)."
+    top_k: TopK | None = Field(None, description="Passages handed to the answerer (default CITEQA_TOP_K).")
+    answerer: Literal["extractive", "llm"] | None = Field(
+        None, description="extractive or llm (see GET /v1/models; llm is a 404 when no LLM endpoint is configured)."
     )
-    answerer: str | None = Field(None, description="extractive or llm (see GET /v1/models).")
 
 
 class PassageOut(BaseModel):
@@ -252,7 +264,7 @@ class DocumentIn(BaseModel):
     id: DocId | None = None
     source: Text | None = None
     url: Text | None = None
-    published_at: Text | None = Field(None, description="ISO date.")
+    published_at: IsoDate | None = Field(None, description="ISO date.")
 
 
 class DocumentInfoOut(BaseModel):
@@ -313,25 +325,78 @@ class Readiness(BaseModel):
 
 
 # OpenAI-compatible ----------------------------------------------------------------------------
-class ChatMessageIn(BaseModel):
-    """An OpenAI chat message. ``content`` may be a string or a list of ``{"type": "text"}`` parts."""
+class TextPart(BaseModel):
+    """A text content part (the only kind citeqa reads)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text"]
+    text: Text
+
+
+class QuestionPart(TextPart):
+    """The text part of a user message: the question, so not blank."""
+
+    text: NonBlank
+
+
+def _message_text(content: str | list[Any] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(part.text for part in content)
+
+
+class UserMessageIn(BaseModel):
+    """A user turn: a question, as a non-blank string or one text part (limit: CITEQA_MAX_QUESTION_CHARS)."""
 
     model_config = ConfigDict(extra="allow")
 
-    role: Literal["system", "developer", "user", "assistant"]
-    content: Text | list[dict[str, Any]] | None = None
+    role: Literal["user"]
+    content: NonBlank | Annotated[list[QuestionPart], Field(min_length=1, max_length=1)]
+
+    def text(self) -> str:
+        return _message_text(self.content)
+
+
+class OtherMessageIn(BaseModel):
+    """A system, developer or assistant turn; ``content`` may be missing. Other fields OpenAI clients
+    send (``name``, ``tool_calls`` ...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "assistant"]
+    content: Text | list[TextPart] | None = None
+
+    def text(self) -> str:
+        return _message_text(self.content)
+
+
+ChatMessageIn = Annotated[UserMessageIn | OtherMessageIn, Field(discriminator="role")]
 
 
 class StreamOptions(BaseModel):
+    """OpenAI's stream options; fields other than include_usage are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
     include_usage: bool = Field(False, strict=True)
+
+
+# the conversation must hold a question: at least one user message (checked by the handler too)
+_HAS_USER_MESSAGE: JsonDict = {
+    "contains": {"type": "object", "properties": {"role": {"const": "user"}}, "required": ["role"]}
+}
 
 
 class ChatCompletionRequest(BaseModel):
     """OpenAI's chat completion request. Sampling parameters are accepted and ignored.
 
-    The last message must be the user's question; earlier user/assistant turns are the history used
-    to resolve follow-ups. ``filters`` and ``top_k`` are citeqa extensions (``extra_body`` in the
-    openai client).
+    The question is the last user message; the user/assistant turns before it are the history used
+    to resolve follow-ups (messages after it, e.g. an assistant prefill, are ignored). ``filters``
+    and ``top_k`` are citeqa extensions (``extra_body`` in the openai client). Other fields OpenAI
+    clients send (``temperature``, ``max_tokens``, ``seed`` ...) are accepted and ignored.
     """
 
     model_config = ConfigDict(
@@ -352,15 +417,14 @@ class ChatCompletionRequest(BaseModel):
         },
     )
 
-    model: str = Field(description="An answerer from GET /v1/models: extractive, or llm when configured.")
-    messages: list[ChatMessageIn] = Field(min_length=1)
+    model: str = Field(description="An answerer from GET /v1/models: extractive, or llm when configured (else 404).")
+    messages: list[ChatMessageIn] = Field(min_length=1, json_schema_extra=_HAS_USER_MESSAGE)
     stream: bool = Field(False, strict=True)
     stream_options: StreamOptions | None = None
-    n: int | None = Field(None, strict=True, description="Only 1 is supported.")
+    n: OnlyOne | None = Field(None, description="Number of choices: only 1 is supported.")
+    user: str | None = Field(None, description="OpenAI's end-user id; accepted and ignored.")
     filters: FiltersIn | None = Field(None, description="citeqa extension: restrict retrieval.")
-    top_k: int | None = Field(
-        None, ge=1, le=50, strict=True, description="citeqa extension: passages handed to the answerer."
-    )
+    top_k: TopK | None = Field(None, description="citeqa extension: passages handed to the answerer.")
 
 
 class ChatMessageOut(BaseModel):
@@ -395,6 +459,38 @@ class ChatCompletion(BaseModel):
     usage: Usage
     citations: list[CitationOut] = Field(description="citeqa extension: the structured citations [n].")
     citeqa: AnswerOut = Field(description="citeqa extension: the full answer object, as POST /v1/ask returns it.")
+
+
+class DeltaOut(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoiceOut(BaseModel):
+    index: int = 0
+    delta: DeltaOut
+    finish_reason: Literal["stop"] | None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One server-sent event of a streamed completion (``data: {chunk}``; the stream ends with ``data: [DONE]``).
+
+    The first chunk's delta has the role, the next ones pieces of the content; the chunk with
+    ``finish_reason: "stop"`` carries ``citations`` and ``citeqa``; with ``stream_options.include_usage``
+    a last chunk with no choices carries ``usage``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoiceOut]
+    citations: list[CitationOut] | None = None
+    citeqa: AnswerOut | None = None
+    usage: Usage | None = None
 
 
 class ModelOut(BaseModel):

@@ -18,25 +18,44 @@ router = APIRouter(tags=["openai-compatible"])
 _STARTED = int(time.time())
 
 STREAM_DOC = {
-    "description": "The completion; or, with `stream: true`, server-sent events in OpenAI's chunk format "
-    "(`data: {chunk}` lines; the last chunk with `finish_reason` carries `citations` and `citeqa`; "
-    "then `data: [DONE]`).",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "description": "The completion; or, with `stream: true`, server-sent events in OpenAI's chunk format: "
+    "`data: <ChatCompletionChunk as JSON>` events separated by blank lines (the chunk with `finish_reason` "
+    "carries `citations` and `citeqa`), then `data: [DONE]`.",
+    "content": {
+        "text/event-stream": {
+            # Open API 3.1: the schema of a text/event-stream response describes each event
+            "schema": {
+                "type": "object",
+                "required": ["data"],
+                "properties": {
+                    "data": {
+                        "anyOf": [
+                            {
+                                "type": "string",
+                                "pattern": "^\\{",
+                                "contentMediaType": "application/json",
+                                "contentSchema": {"$ref": "#/components/schemas/ChatCompletionChunk"},
+                            },
+                            {"const": "[DONE]", "description": "The last event."},
+                        ]
+                    }
+                },
+            },
+        }
+    },
 }
 
 
 @router.post(
     "/v1/chat/completions",
     response_model=ChatCompletion,
-    responses={200: STREAM_DOC, **error_responses(400, 401, 404, 503)},
+    responses={200: STREAM_DOC, **error_responses(400, 401, 404, 413, 503)},
 )
 async def chat_completions(body: ChatCompletionRequest, qa: QADep, worker: WorkerDep, metrics: MetricsDep) -> Any:
     """Answer the last user message, OpenAI-style; earlier turns resolve follow-ups. Citations included."""
     if body.model not in qa.answerers:
         raise ApiError(404, f"the model {body.model!r} does not exist; available: {', '.join(qa.answerers)}",
                        code="model_not_found", param="model")
-    if body.n not in (None, 1):
-        raise ApiError(400, f"n must be 1, got {body.n}", code="invalid_request", param="n")
     question, history = chat_format.split_conversation(body.messages)
     try:
         answer = await worker.run(

@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 from api.deps import AdminKey, IndexDep, SettingsDep, Worker, WorkerDep
 from api.errors import ApiError
 from api.schemas import (
+    NON_BLANK,
     AddReportOut,
     DeleteResult,
     DocumentIn,
@@ -51,14 +52,18 @@ _UPLOAD_BODY = {
                 "properties": {
                     "file": {
                         "type": "array",
+                        "minItems": 1,
                         "items": {"type": "string", "format": "binary"},
                         "description": f"One or more files ({' '.join(SUPPORTED_SUFFIXES)}); the id is the file "
                         "name without its suffix. Limit per file: CITEQA_MAX_UPLOAD_BYTES.",
                     },
                     **{
-                        name: {"type": "string", "description": f"Overrides the file's {name} (single file only)."}
-                        for name in _META_FIELDS
+                        name: {"type": "string", "pattern": NON_BLANK,
+                               "description": f"Overrides the file's {name} (single file only)."}
+                        for name in ("title", "source", "url")
                     },
+                    "id": {"type": "string", "pattern": DOC_ID_PATTERN, "description": f"The id: {DOC_ID_RULE}."},
+                    "published_at": {"type": "string", "format": "date", "description": "ISO date."},
                 },
             }
         },

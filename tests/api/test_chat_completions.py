@@ -128,17 +128,17 @@ def test_models_lists_the_answerers(client: openai.OpenAI) -> None:
     [
         ({"model": "gpt-4o", "messages": [user(MORTAR)]}, openai.NotFoundError, "gpt-4o"),
         ({"model": "extractive", "messages": []}, openai.BadRequestError, "messages"),
-        ({"model": "extractive", "messages": [user("  ")]}, openai.BadRequestError, "empty"),
+        ({"model": "extractive", "messages": [user("  ")]}, openai.BadRequestError, "content"),
         ({"model": "extractive", "messages": [user("why " * 600)]}, openai.BadRequestError, "limit"),
         ({"model": "extractive", "messages": [{"role": "assistant", "content": "Hi"}]}, openai.BadRequestError,
-         "last message must have role 'user'"),
+         "no user message"),
         ({"model": "extractive", "messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]},
-         openai.BadRequestError, "messages.0.role"),
+         openai.BadRequestError, "messages.0"),
         ({"model": "extractive", "messages": [{"role": "user"}]}, openai.BadRequestError, "content"),
         ({"model": "extractive", "messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]},
-         openai.BadRequestError, "only text parts"),
-        ({"model": "extractive", "messages": [user(MORTAR)], "n": 2}, openai.BadRequestError, "n must be 1"),
+         openai.BadRequestError, "content"),
+        ({"model": "extractive", "messages": [user(MORTAR)], "n": 2}, openai.BadRequestError, "n:"),
     ],
 )
 def test_bad_requests_raise_the_openai_clients_errors(

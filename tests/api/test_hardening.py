@@ -143,3 +143,37 @@ def test_invalid_utf8_bodies_are_a_4xx(http: httpx.Client) -> None:
     upload = http.post("/v1/documents", files={"file": ("bad.txt", b"caf\xe9 \xff", "text/plain")})
     assert upload.status_code == 400
     assert http.get("/v1/search?q=%FF%FE").status_code < 500
+
+
+def test_openai_clients_extra_fields_and_turn_shapes_are_accepted(http: httpx.Client) -> None:
+    body = {
+        "model": "extractive", "n": 1, "user": "someone", "temperature": 0.2, "seed": 7,
+        "stream_options": {"include_usage": True, "include_obfuscation": False},
+        "messages": [{"role": "system"}, {"role": "user", "content": "Who was killed by a mortar shell?", "name": "u"},
+                     {"role": "assistant", "content": None, "tool_calls": []}],
+    }
+    response = post_json(http, "/v1/chat/completions", body)
+    assert response.status_code == 200, response.text
+    assert "Samadi" in response.json()["choices"][0]["message"]["content"]
+
+
+def test_options_is_the_same_with_and_without_cors(
+    embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    origin = "https://app.example"
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+    with serve(sample_qa(embedder, tmp_path_factory), cors_origins=origin) as server, server.client() as client:
+        plain = client.options("/v1/documents")
+        assert plain.status_code == 204 and plain.headers["allow"] == "GET, OPTIONS, POST"
+        cors = client.options("/v1/documents", headers=preflight)
+        assert cors.status_code == 200 and cors.headers["access-control-allow-origin"] == origin
+        assert "POST" in cors.headers["access-control-allow-methods"]
+    with serve(sample_qa(embedder, tmp_path_factory)) as server, server.client() as client:
+        no_cors = client.options("/v1/documents", headers=preflight)
+        assert no_cors.status_code == 204 and no_cors.headers["allow"] == "GET, OPTIONS, POST"
+        assert "access-control-allow-origin" not in no_cors.headers
+
+
+def test_an_unconfigured_answerer_is_a_404_like_an_unknown_model(http: httpx.Client) -> None:
+    response = post_json(http, "/v1/ask", {"question": "Who was killed?", "answerer": "llm"})
+    assert response.status_code == 404 and response.json()["error"]["param"] == "answerer"
