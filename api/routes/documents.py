@@ -7,6 +7,7 @@ nothing is re-embedded; a changed one is ``updated``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import PurePath
 from typing import Annotated, Any
@@ -39,6 +40,7 @@ from index.models import Document, DocumentInfo
 
 router = APIRouter(tags=["documents"])
 
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around the files in a multipart body
 _META_FIELDS = ("id", "title", "source", "url", "published_at")
 
@@ -86,7 +88,7 @@ async def _documents_from_form(request: Request, limit: int, worker: Worker) -> 
     if not uploads:
         raise ApiError(400, "no file: send the document as the multipart field 'file'", code="missing_file",
                        param="file")
-    meta = {k: v for k in _META_FIELDS if isinstance(v := form.get(k), str) and v.strip()}
+    meta = _form_metadata({k: v for k in _META_FIELDS if isinstance(v := form.get(k), str)})
     if meta and len(uploads) > 1:
         raise ApiError(400, "metadata fields apply to a single file; upload one file at a time to set them",
                        code="invalid_request", param=next(iter(meta)))
@@ -98,6 +100,20 @@ async def _documents_from_form(request: Request, limit: int, worker: Worker) -> 
         files.append((name, await upload.read()))
     # parsing PDFs and HTML is CPU work: keep it off the event loop
     return await worker.run(_load_files, files, meta)
+
+
+def _form_metadata(fields: dict[str, str]) -> dict[str, str]:
+    """The metadata fields of an upload, held to the schema: a field that is sent must be valid."""
+    for name, value in fields.items():
+        if name == "id" and not re.match(DOC_ID_PATTERN, value):
+            raise ApiError(400, f"id {value[:60]!r} is not a valid document id: use {DOC_ID_RULE}",
+                           code="invalid_request", param="id")
+        if name == "published_at" and not _ISO_DAY.match(value):
+            raise ApiError(400, f"published_at {value[:40]!r} is not an ISO date (YYYY-MM-DD)",
+                           code="invalid_request", param="published_at")
+        if not re.match(NON_BLANK, value):
+            raise ApiError(400, f"{name} is blank or contains a NUL character", code="invalid_request", param=name)
+    return fields
 
 
 def _load_files(files: list[tuple[str, bytes]], meta: dict[str, str]) -> list[Document]:

@@ -177,3 +177,11 @@ def test_options_is_the_same_with_and_without_cors(
 def test_an_unconfigured_answerer_is_a_404_like_an_unknown_model(http: httpx.Client) -> None:
     response = post_json(http, "/v1/ask", {"question": "Who was killed?", "answerer": "llm"})
     assert response.status_code == 404 and response.json()["error"]["param"] == "answerer"
+
+
+def test_upload_metadata_fields_that_are_sent_must_be_valid(http: httpx.Client) -> None:
+    file = {"file": ("n.txt", b"Body of the note.", "text/plain")}
+    for field, value in (("id", ""), ("title", "  "), ("source", ""), ("published_at", "2020-01-01T10:00:00")):
+        response = http.post("/v1/documents", files=file, data={field: value})
+        assert response.status_code == 400 and response.json()["error"]["param"] == field, (field, response.text)
+    assert "n" not in [d["id"] for d in http.get("/v1/documents").json()["documents"]]
