@@ -23,9 +23,9 @@ from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.methods import AllowedMethodsMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
+from api.openai_schemas import ChatCompletionChunk
 from api.routes import ask, chat, documents, health
 from api.routes.documents import MULTIPART_OVERHEAD
-from api.schemas import ChatCompletionChunk
 from index.pipeline import DocumentIndex
 from index.settings import Settings, split_list
 from qa.service import QAService

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from api.errors import ApiError
-from api.schemas import ChatMessageIn
+from api.openai_schemas import ChatMessageIn
 from qa.citations import render_references
 from qa.types import Answer, Message
 

@@ -13,7 +13,8 @@ from api import chat_format
 from api.deps import MetricsDep, QADep, Worker, WorkerDep
 from api.errors import ApiError, domain_error, error_body
 from api.metrics import ApiMetrics
-from api.schemas import ChatCompletion, ChatCompletionRequest, ModelList, error_responses
+from api.openai_schemas import ChatCompletion, ChatCompletionRequest, ModelList
+from api.schemas import error_responses
 from index.errors import CiteqaError, InvalidRequest
 from qa.service import QAService
 from qa.types import Message
