@@ -141,6 +141,10 @@ def _finish_schema(app: FastAPI, settings: Settings) -> None:
             models["ChatCompletionChunk"] = chunk
             for model, field in (("AskRequest", "question"), ("UserMessageIn", "content"), ("QuestionPart", "text")):
                 _set_max_length(models.get(model, {}).get("properties", {}).get(field, {}), limit)
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    for param in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                        _drop_null_branch(param)
             for param in schema.get("paths", {}).get("/v1/search", {}).get("get", {}).get("parameters", []):
                 if param.get("name") == "q":
                     _set_max_length(param.get("schema", {}), limit)
@@ -148,6 +152,16 @@ def _finish_schema(app: FastAPI, settings: Settings) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_null_branch(param: dict[str, Any]) -> None:
+    """A query string cannot carry null: an optional parameter is simply left out. FastAPI still
+    writes ``anyOf: [T, null]`` for ``T | None``, which tells clients (and fuzzers) null is a value."""
+    schema = param.get("schema", {})
+    branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+    if param.get("in") == "query" and len(branches) == 1 and len(schema["anyOf"]) == 2:
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        param["schema"] = {**branches[0], **rest}
 
 
 def _set_max_length(node: dict[str, Any], limit: int) -> None:
