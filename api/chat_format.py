@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from api.errors import ApiError
-from api.schemas import ChatMessageIn
+from api.openai_schemas import ChatMessageIn
 from qa.citations import render_references
 from qa.types import Answer, Message
 
@@ -29,44 +29,23 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORDS_PER_CHUNK = 4
 
 
-def message_text(message: ChatMessageIn, position: int) -> str:
-    """The text of a message; content parts other than text are refused."""
-    content = message.content
-    if content is None:
-        if message.role == "assistant":
-            return ""
-        raise ApiError(400, f"messages[{position}].content is missing", code="invalid_messages",
-                       param=f"messages.{position}.content")
-    if isinstance(content, str):
-        return content
-    texts = []
-    for j, part in enumerate(content):
-        if part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise ApiError(
-                400,
-                f"messages[{position}].content[{j}] has type {part.get('type')!r}; only text parts are supported",
-                code="invalid_messages", param=f"messages.{position}.content",
-            )
-        texts.append(part["text"])
-    return "\n".join(texts)
-
-
 def split_conversation(messages: Sequence[ChatMessageIn]) -> tuple[str, list[Message]]:
-    """The question (the last message, which must be the user's) and the history before it.
+    """The question (the last user message) and the history before it.
 
     System and developer messages are dropped: they instruct a generative model, and citeqa's
     answers come from the documents. Answers citeqa gave earlier lose their reference lists, which
-    would otherwise pollute follow-up resolution.
+    would otherwise pollute follow-up resolution. Messages after the question are ignored.
     """
-    last = len(messages) - 1
-    if messages[last].role != "user":
-        raise ApiError(400, f"the last message must have role 'user' (the question), not {messages[last].role!r}",
-                       code="invalid_messages", param="messages")
-    question = message_text(messages[last], last)
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    if not users:
+        raise ApiError(400, "no user message: the last user message is the question", code="invalid_messages",
+                       param="messages")
+    last = users[-1]
+    question = messages[last].text()
     history = []
-    for i, message in enumerate(messages[:last]):
-        text = message_text(message, i)
-        if message.role == "user":
+    for message in messages[:last]:
+        text = message.text()
+        if message.role == "user" and text:
             history.append(Message(role="user", content=text))
         elif message.role == "assistant" and text:
             history.append(Message(role="assistant", content=strip_appendix(text)))
@@ -133,26 +112,47 @@ def content_pieces(content: str) -> Iterator[str]:
         yield "".join(words[i : i + _WORDS_PER_CHUNK])
 
 
-def stream_events(answer: Answer, *, model: str, prompt: Sequence[str], include_usage: bool) -> Iterator[str]:
-    """Server-sent events in OpenAI's chunk format, ending with ``data: [DONE]``.
+def stream_base(model: str) -> dict[str, Any]:
+    """The fields every chunk of one stream shares."""
+    return {"id": completion_id(), "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
 
-    The final chunk (``finish_reason: "stop"``) carries ``citations`` and ``citeqa``; with
-    ``stream_options.include_usage`` a last chunk with empty ``choices`` carries ``usage``.
+
+def sse(payload: dict[str, Any]) -> str:
+    return "data: " + json.dumps(payload, ensure_ascii=False) + "\n\n"
+
+
+def _delta(d: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
+    return [{"index": 0, "delta": d, "finish_reason": finish, "logprobs": None}]
+
+
+def role_event(base: dict[str, Any]) -> str:
+    """The first chunk: sent as soon as the request is accepted, before the answer is built."""
+    return sse({**base, "choices": _delta({"role": "assistant", "content": ""})})
+
+
+def answer_events(answer: Answer, *, base: dict[str, Any], prompt: Sequence[str], include_usage: bool) -> Iterator[str]:
+    """The rest of the stream once the answer exists: content pieces, the final chunk (with
+    ``citations`` and ``citeqa``), the usage chunk when asked for, and ``data: [DONE]``.
+
+    The answer is complete before any of it is sent: citeqa shows only checked text (the LLM
+    answerer's sentences are verified against their passages first), so content cannot stream
+    token by token as a model produces it.
     """
     content = render_content(answer)
-    base = {"id": completion_id(), "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-
-    def event(choices: list[dict[str, Any]], **extra: Any) -> str:
-        return "data: " + json.dumps({**base, "choices": choices, **extra}, ensure_ascii=False) + "\n\n"
-
-    def delta(d: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
-        return [{"index": 0, "delta": d, "finish_reason": finish, "logprobs": None}]
-
-    yield event(delta({"role": "assistant", "content": ""}))
     for piece in content_pieces(content):
-        yield event(delta({"content": piece}))
+        yield sse({**base, "choices": _delta({"content": piece})})
     data = answer.to_dict()
-    yield event(delta({}, "stop"), citations=data["citations"], citeqa=data)
+    yield sse({**base, "choices": _delta({}, "stop"), "citations": data["citations"], "citeqa": data})
     if include_usage:
-        yield event([], usage=usage(prompt, content))
-    yield "data: [DONE]\n\n"
+        yield sse({**base, "choices": [], "usage": usage(prompt, content)})
+    yield DONE
+
+
+DONE = "data: [DONE]\n\n"
+
+
+def stream_events(answer: Answer, *, model: str, prompt: Sequence[str], include_usage: bool) -> Iterator[str]:
+    """A whole stream for an answer that already exists (OpenAI's chunk format, ending ``data: [DONE]``)."""
+    base = stream_base(model)
+    yield role_event(base)
+    yield from answer_events(answer, base=base, prompt=prompt, include_usage=include_usage)

@@ -25,13 +25,23 @@ def tqdm_progress(total: int, description: str) -> Any:
     return tqdm(total=total, desc=description, unit="chunk", file=sys.stderr, disable=None, dynamic_ncols=True)
 
 
-def open_index(settings: Settings, *, embeds: bool = True) -> Any:
+def open_index(settings: Settings, *, embeds: bool = True, recover: bool = True) -> Any:
     """The index; ``embeds=False`` for commands that never embed (list, rm, stats), which then
     skip loading the model (its weights are still verified against the index)."""
     from index.pipeline import DocumentIndex
 
     print("loading the embedding model and the index ..." if embeds else "opening the index ...", file=sys.stderr)
-    return DocumentIndex.open(settings, load_model=embeds)
+    return DocumentIndex.open(settings, load_model=embeds, recover=recover)
+
+
+def hold_write_lock(settings: Settings) -> None:
+    """For commands that write: hold the embedded data dir's write lock until the process exits, so
+    a second writer waits for this one (up to CITEQA_LOCK_TIMEOUT) instead of corrupting Chroma."""
+    if settings.chroma_server:
+        return
+    from index.locking import command_line, dir_lock
+
+    dir_lock(settings.data_dir, "write.lock").acquire(timeout=settings.lock_timeout, purpose=command_line())
 
 
 def emit_json(payload: Any) -> None:
@@ -41,6 +51,7 @@ def emit_json(payload: Any) -> None:
 # index commands -------------------------------------------------------------------------------
 def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
     """Add files or directories to the index (unchanged documents are skipped)."""
+    hold_write_lock(settings)
     index = open_index(settings)
     report = index.add_paths(args.paths, progress=tqdm_progress)
     if args.json:
@@ -78,6 +89,7 @@ def cmd_index_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_index_rm(args: argparse.Namespace, settings: Settings) -> int:
     """Delete documents (and their chunks) by id."""
+    hold_write_lock(settings)
     index = open_index(settings, embeds=False)
     status = EXIT_OK
     for doc_id in args.doc_ids:
@@ -102,12 +114,41 @@ def cmd_index_stats(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_index_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Check that chunks and the document registry agree; --repair mends what a crash left."""
+    from index.integrity import check_index, repair_index
+
+    if args.repair:
+        hold_write_lock(settings)
+    # opening normally deletes orphan chunks when no other writer is active: check what is there
+    # before that, so the report says what a crash left
+    index = open_index(settings, embeds=bool(args.repair), recover=False)
+    found = check_index(index)
+    repaired = repair_index(index, found) if args.repair and not found.ok else None
+    if args.json:
+        emit_json({**asdict(found), "ok": found.ok, "repaired": asdict(repaired) if repaired else None})
+    else:
+        print(f"{found.documents} documents, {found.chunks} chunks")
+        print(f"orphan chunks (no document lists them): {len(found.orphan_chunks)}")
+        missing = sum(len(v) for v in found.missing_chunks.values())
+        print(f"missing chunks (listed but not stored): {missing} in {len(found.missing_chunks)} documents")
+        if repaired is not None:
+            print(f"repaired: {repaired.orphan_chunks_deleted} orphan chunks deleted, "
+                  f"{len(repaired.documents_reindexed)} documents re-indexed")
+        elif found.ok:
+            print("ok")
+        else:
+            print("run `citeqa index check --repair` to mend this", file=sys.stderr)
+    return EXIT_OK if found.ok or repaired is not None else EXIT_FAILED
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the HTTP API (and the chat page) with uvicorn."""
     import uvicorn
 
     from api.app import create_app
 
+    hold_write_lock(settings)  # the server writes (uploads): one writer per embedded data dir
     if args.load:
         report = open_index(settings).add_paths(args.load, progress=tqdm_progress)
         print(
@@ -142,6 +183,10 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
     stats = index.add_parser("stats", help=cmd_index_stats.__doc__)
     stats.add_argument("--json", action="store_true")
     stats.set_defaults(func=cmd_index_stats)
+    check = index.add_parser("check", help=cmd_index_check.__doc__)
+    check.add_argument("--repair", action="store_true", help="delete orphan chunks, re-index damaged documents")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=cmd_index_check)
 
     serve = sub.add_parser("serve", help=cmd_serve.__doc__)
     serve.add_argument("--host", default=None, help="bind address (default CITEQA_HOST, 127.0.0.1)")

@@ -1,13 +1,53 @@
-"""Request and response bodies of the HTTP API (they are also the OpenAPI schema at ``/docs``)."""
+"""Request and response bodies of the HTTP API (they are also the OpenAPI schema at ``/docs``); the
+OpenAI-compatible ones are in :mod:`api.openai_schemas`."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from index.loaders import DOC_ID_PATTERN
 from qa.types import Filters, Message
+
+
+def _valid_unicode(value: Any) -> Any:
+    """Reject what JSON can carry but text cannot: lone UTF-16 surrogates ("\\ud800") and NUL."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("contains a lone UTF-16 surrogate; send valid Unicode text") from None
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+    return value
+
+
+def _iso_date_only(value: Any) -> Any:
+    """Dates as ISO strings only: pydantic would read 0 (or "0") as 1970-01-01."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not value[:4].isdigit() or len(value) < 10:
+        raise ValueError("must be an ISO date, e.g. 2017-11-19")
+    return value
+
+
+NO_NUL = r"^[^\x00]*$"
+NON_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # some non-space character, no NUL
+def _json_integer(value: Any) -> Any:
+    """An integer as JSON Schema means it (5 or 5.0), never a string ("5") or a boolean."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON integer, not a string or boolean")
+    return value
+
+
+Text = Annotated[str, Field(pattern=NO_NUL), AfterValidator(_valid_unicode)]
+TopK = Annotated[int, Field(ge=1, le=50), BeforeValidator(_json_integer)]
+OnlyOne = Annotated[int, Field(ge=1, le=1), BeforeValidator(_json_integer)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+NonBlank = Annotated[str, Field(min_length=1, pattern=NON_BLANK), AfterValidator(_valid_unicode)]
+DocId = Annotated[str, Field(pattern=DOC_ID_PATTERN, description="Letters, digits, '.', '_', '-' (1-200).")]
 
 EXAMPLE_QUESTION = "Who controls Abu Kamal?"
 EXAMPLE_CITATION: dict[str, Any] = {
@@ -135,10 +175,16 @@ class FiltersIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    doc_ids: list[str] | None = Field(None, examples=[["004_f819b13ffc05e965"]])
-    sources: list[str] | None = Field(None, examples=[["Global News"]])
-    date_from: date | None = Field(None, examples=["2017-11-01"])
-    date_to: date | None = None
+    doc_ids: list[Text] | None = Field(None, examples=[["004_f819b13ffc05e965"]])
+    sources: list[Text] | None = Field(None, examples=[["Global News"]])
+    date_from: IsoDate | None = Field(None, examples=["2017-11-01"])
+    date_to: IsoDate | None = None
+
+    @model_validator(mode="after")
+    def _check_range(self) -> FiltersIn:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError(f"date_from ({self.date_from}) is after date_to ({self.date_to})")
+        return self
 
     def to_filters(self) -> Filters:
         return Filters(
@@ -150,8 +196,10 @@ class FiltersIn(BaseModel):
 
 
 class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     role: Literal["user", "assistant", "system"]
-    content: str
+    content: Text
 
     def to_message(self) -> Message:
         return Message(role=self.role, content=self.content)
@@ -177,11 +225,13 @@ class AskRequest(BaseModel):
         },
     )
 
-    question: str = Field(description="The question (limit: CITEQA_MAX_QUESTION_CHARS).")
+    question: NonBlank = Field(description="The question (limit: CITEQA_MAX_QUESTION_CHARS).")
     history: list[MessageIn] = Field(default_factory=list, description="Earlier turns, for follow-up questions.")
     filters: FiltersIn | None = None
-    top_k: int | None = Field(None, ge=1, le=50, description="Passages handed to the answerer (default CITEQA_TOP_K).")
-    answerer: str | None = Field(None, description="extractive or llm (see GET /v1/models).")
+    top_k: TopK | None = Field(None, description="Passages handed to the answerer (default CITEQA_TOP_K).")
+    answerer: Literal["extractive", "llm"] | None = Field(
+        None, description="extractive or llm (see GET /v1/models; llm is a 404 when no LLM endpoint is configured)."
+    )
 
 
 class PassageOut(BaseModel):
@@ -225,12 +275,12 @@ class DocumentIn(BaseModel):
         },
     )
 
-    title: str = Field(min_length=1)
-    text: str = Field(min_length=1)
-    id: str | None = None
-    source: str | None = None
-    url: str | None = None
-    published_at: str | None = Field(None, description="ISO date.")
+    title: NonBlank
+    text: NonBlank
+    id: DocId | None = None
+    source: Text | None = None
+    url: Text | None = None
+    published_at: IsoDate | None = Field(None, description="ISO date.")
 
 
 class DocumentInfoOut(BaseModel):
@@ -239,7 +289,7 @@ class DocumentInfoOut(BaseModel):
     source: str | None
     url: str | None
     published_at: str | None
-    path: str | None
+    file: str | None = Field(description="Name of the file it was loaded from (no directories), if any.")
     content_hash: str
     chunk_count: int
     chars: int
@@ -288,98 +338,3 @@ class Readiness(BaseModel):
     index_loaded: bool
     chroma_reachable: bool
     detail: str | None = None
-
-
-# OpenAI-compatible ----------------------------------------------------------------------------
-class ChatMessageIn(BaseModel):
-    """An OpenAI chat message. ``content`` may be a string or a list of ``{"type": "text"}`` parts."""
-
-    model_config = ConfigDict(extra="allow")
-
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[dict[str, Any]] | None = None
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-
-
-class ChatCompletionRequest(BaseModel):
-    """OpenAI's chat completion request. Sampling parameters are accepted and ignored.
-
-    The last message must be the user's question; earlier user/assistant turns are the history used
-    to resolve follow-ups. ``filters`` and ``top_k`` are citeqa extensions (``extra_body`` in the
-    openai client).
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "examples": [
-                {"model": "extractive", "messages": [{"role": "user", "content": EXAMPLE_QUESTION}]},
-                {
-                    "model": "extractive",
-                    "stream": True,
-                    "messages": [
-                        {"role": "user", "content": "Who controls Abu Kamal?"},
-                        {"role": "assistant", "content": "Sources disagree ... [1] [2]"},
-                        {"role": "user", "content": "Who reported that?"},
-                    ],
-                },
-            ]
-        },
-    )
-
-    model: str = Field(description="An answerer from GET /v1/models: extractive, or llm when configured.")
-    messages: list[ChatMessageIn] = Field(min_length=1)
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    n: int | None = Field(None, description="Only 1 is supported.")
-    filters: FiltersIn | None = Field(None, description="citeqa extension: restrict retrieval.")
-    top_k: int | None = Field(None, ge=1, le=50, description="citeqa extension: passages handed to the answerer.")
-
-
-class ChatMessageOut(BaseModel):
-    role: Literal["assistant"] = "assistant"
-    content: str = Field(description="The answer, then a numbered 'References:' list with title, source, quote.")
-    refusal: str | None = None
-
-
-class ChoiceOut(BaseModel):
-    index: int = 0
-    message: ChatMessageOut
-    finish_reason: Literal["stop"] = "stop"
-    logprobs: None = None
-
-
-class Usage(BaseModel):
-    """Token counts, approximated by word pieces (the extractive answerer has no tokenizer)."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class ChatCompletion(BaseModel):
-    """OpenAI's chat completion, plus ``citations`` and the full answer object in ``citeqa``."""
-
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[ChoiceOut]
-    usage: Usage
-    citations: list[CitationOut] = Field(description="citeqa extension: the structured citations [n].")
-    citeqa: AnswerOut = Field(description="citeqa extension: the full answer object, as POST /v1/ask returns it.")
-
-
-class ModelOut(BaseModel):
-    id: str
-    object: Literal["model"] = "model"
-    created: int
-    owned_by: str = "citeqa"
-
-
-class ModelList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[ModelOut]

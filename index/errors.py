@@ -34,10 +34,11 @@ class StoreError(CiteqaError):
 class DocumentError(CiteqaError):
     """One input document cannot be indexed; ``source`` names it."""
 
-    def __init__(self, source: str, reason: str) -> None:
+    def __init__(self, source: str, reason: str, *, param: str | None = None) -> None:
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+        self.param = param  # the field at fault, when one is (e.g. "id")
 
 
 class UnsupportedFileType(DocumentError):

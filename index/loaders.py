@@ -8,8 +8,10 @@ heading, the first line), and finally the file name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,6 +26,9 @@ SIDECAR_SUFFIX = ".meta.json"
 _META_KEYS = ("id", "title", "source", "url", "published_at")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.S)
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+DOC_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$"
+DOC_ID_RULE = "1-200 ASCII letters, digits, '.', '_' or '-', starting with a letter, digit or '_'"
+_DOC_ID = re.compile(DOC_ID_PATTERN)
 
 
 @dataclass
@@ -34,12 +39,28 @@ class LoadResult:
     failures: list[FileFailure] = field(default_factory=list)
 
 
-def make_doc_id(raw: str) -> str:
-    """Turn a name into a stable, URL-safe document id."""
-    slug = _ID_UNSAFE.sub("-", raw.strip()).strip("-")
-    if not slug:
-        raise ValueError(f"cannot make a document id from {raw!r}")
-    return slug[:200]
+def check_doc_id(raw: str) -> str:
+    """A document id exactly as given, when it is safe in URLs and file names.
+
+    Raises:
+        ValueError: the id does not match :data:`DOC_ID_PATTERN`; the message says what would.
+    """
+    if not _DOC_ID.match(raw):
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        raise ValueError(f"id {shown!r} is not a valid document id: use {DOC_ID_RULE}")
+    return raw
+
+
+def derive_doc_id(raw: str) -> str:
+    """A document id derived from a file name or title: the name itself when it is a valid id, else
+    an ASCII slug plus a hash of the whole name, so two different names never share an id
+    ("a b c" and "a/b/c" do not both become "a-b-c")."""
+    if _DOC_ID.match(raw):
+        return raw
+    ascii_name = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode("ascii")
+    slug = _ID_UNSAFE.sub("-", ascii_name).strip("-.")[:180]
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{slug}-{digest}" if slug else f"doc-{digest}"
 
 
 def parse_date(value: Any, *, source: str) -> date | None:
@@ -158,7 +179,9 @@ def load_bytes(
         )
     for key, value in file_meta.items():
         meta.setdefault(key, value)
-    meta.setdefault("id", Path(name).stem)
+    if not meta.get("id"):
+        # the whole name without its suffix, directories included, so "../x.txt" is not "x"
+        meta["id"] = derive_doc_id(name[: -len(suffix)] if suffix else name)
     return [_document(text, meta, source=source, path=source)]
 
 
@@ -181,10 +204,14 @@ def _document(text: str, meta: dict[str, Any], *, source: str, path: str | None)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise DocumentError(source, "empty: no text to index")
+    for key in ("text", *_META_KEYS):
+        value = text if key == "text" else meta.get(key)
+        if isinstance(value, str) and ("\x00" in value or not value.isprintable() and _has_surrogate(value)):
+            raise DocumentError(source, f"{key} contains a NUL character or a lone surrogate", param=key)
     try:
-        doc_id = make_doc_id(str(meta["id"]))
+        doc_id = check_doc_id(str(meta["id"]))
     except ValueError as exc:
-        raise DocumentError(source, str(exc)) from None
+        raise DocumentError(source, str(exc), param="id") from None
     title = str(meta.get("title") or "").strip() or _first_line(text) or doc_id
     return Document(
         id=doc_id,
@@ -195,6 +222,14 @@ def _document(text: str, meta: dict[str, Any], *, source: str, path: str | None)
         published_at=parse_date(meta.get("published_at"), source=source),
         path=path,
     )
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _opt_str(value: Any) -> str | None:

@@ -23,6 +23,7 @@ from index.embedding import Embedder
 from index.errors import DocumentNotFound
 from index.lexical import BM25Index, LexicalHit
 from index.loaders import load_paths
+from index.locking import command_line, dir_lock
 from index.models import AddReport, Chunk, Document, DocumentInfo
 from index.settings import Settings
 from index.store import ChromaStore, StoredChunk, chunk_ids_from_meta, decode_vectors, encode_vectors, make_client
@@ -102,7 +103,9 @@ class DocumentIndex:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, settings: Settings, *, embedder: Embedder | None = None, load_model: bool = True) -> DocumentIndex:
+    def open(
+        cls, settings: Settings, *, embedder: Embedder | None = None, load_model: bool = True, recover: bool = True
+    ) -> DocumentIndex:
         """Open (or create) the index that ``settings`` point at.
 
         Args:
@@ -110,6 +113,8 @@ class DocumentIndex:
             embedder: an already loaded model to share.
             load_model: False defers loading the model to its first use (listing, deleting and
                 statistics never embed); its weights are verified either way.
+            recover: on an embedded data dir no other process is writing to, delete chunks a killed
+                writer left behind (``citeqa index check`` passes False to report them instead).
         """
         embedder = embedder or Embedder(
             settings.embedding_model,
@@ -117,12 +122,58 @@ class DocumentIndex:
             batch_size=settings.embedding_batch_size,
             load=load_model,
         )
-        store = ChromaStore(
-            make_client(settings), name=settings.collection, model_identity=embedder.identity, dim=embedder.dim
-        )
+        if settings.chroma_server:
+            store = ChromaStore(
+                make_client(settings), name=settings.collection, model_identity=embedder.identity, dim=embedder.dim
+            )
+        else:
+            # two processes creating a new embedded database at once collide ("table collections
+            # already exists"): set-up is serialised across processes
+            init = dir_lock(settings.data_dir, "init.lock")
+            with init.held(timeout=settings.lock_timeout, purpose=f"opening ({command_line()})"):
+                store = ChromaStore(
+                    make_client(settings), name=settings.collection, model_identity=embedder.identity, dim=embedder.dim
+                )
         index = cls(store=store, embedder=embedder, settings=settings)
         index.sync(force=True)
+        if recover and not settings.chroma_server:
+            index._recover_interrupted_write()
         return index
+
+    def before_registry_write(self) -> None:
+        """Called between writing a group's chunks and its registry records; does nothing.
+
+        A seam for crash tests, which override it in a subclass to kill the process exactly there.
+        """
+
+    def _recover_interrupted_write(self) -> None:
+        """Delete chunks a killed writer left without a registry record (embedded data dirs only).
+
+        Only when no other process holds the write lock: a live writer's chunks-before-registry are
+        not orphans yet. With a Chroma server, ``citeqa index check --repair`` does this.
+        """
+        from index.integrity import check_index, repair_index
+
+        lock = dir_lock(self.settings.data_dir, "write.lock")
+        if not lock.try_acquire(purpose=f"recovering ({command_line()})"):
+            return
+        try:
+            found = check_index(self)
+            if found.orphan_chunks:
+                repair_index(self, found)
+        finally:
+            lock.release()
+
+    def write_lock(self) -> Any:
+        """The cross-process write lock of an embedded data dir, held around every write (a no-op
+        context for a Chroma server, which serialises writes itself)."""
+        from contextlib import nullcontext
+
+        if self.settings.chroma_server:
+            return nullcontext()
+        return dir_lock(self.settings.data_dir, "write.lock").held(
+            timeout=self.settings.lock_timeout, purpose=command_line()
+        )
 
     # reading --------------------------------------------------------------------------------
     def sync(self, *, force: bool = False) -> bool:
@@ -139,7 +190,11 @@ class DocumentIndex:
             stale = [d for d in self._doc_hashes if _version(registry.get(d, {})) != self._doc_hashes[d]]
             self._drop_local(stale)
             fresh = [d for d, meta in registry.items() if d not in self._doc_hashes]
-            self._load_local(self.store.get_chunks(doc_ids=fresh) if fresh else [])
+            # only the chunks a registry record lists: others are a writer's work in progress (or
+            # what a killed writer left) and must not be cited
+            listed = {cid for d in fresh for cid in chunk_ids_from_meta(registry[d])}
+            stored = self.store.get_chunks(doc_ids=fresh) if fresh else []
+            self._load_local(item for item in stored if item.id in listed)
             for doc_id in fresh:
                 self._doc_hashes[doc_id] = _version(registry[doc_id])
             self._generation = token
@@ -214,8 +269,16 @@ class DocumentIndex:
     def dense_search(
         self, vector: np.ndarray, *, k: int, where: dict[str, Any] | None = None
     ) -> list[tuple[str, float]]:
-        """Nearest chunks in Chroma as (chunk id, cosine similarity)."""
-        return self.store.query(vector, k=k, where=where)
+        """Nearest chunks in Chroma as (chunk id, cosine similarity), only chunks of registered documents.
+
+        Chunks no registry record lists (a write in progress, or left by a killed writer) are skipped
+        without costing the caller any of its ``k`` results.
+        """
+        with self._lock:
+            known = len(self._chunks)
+        strays = max(0, self.store.count_chunks() - known)
+        hits = self.store.query(vector, k=k + strays, where=where)
+        return [(cid, score) for cid, score in hits if cid in self._chunks][:k]
 
     def lexical_search(self, query: str, *, k: int, allowed: set[str] | None = None) -> list[LexicalHit]:
         with self._lock:
@@ -297,7 +360,7 @@ class DocumentIndex:
         finished group complete and consistent.
         """
         report = AddReport()
-        with self._lock:
+        with self.write_lock(), self._lock:
             self.sync()
             existing = self.store.document_metadata([d.id for d in docs])
             stored_chunks = self.store.chunk_ids_of([d.id for d in docs if d.id in existing])
@@ -362,18 +425,21 @@ class DocumentIndex:
                 [c.text for c in all_chunks],
                 metadatas,
             )
-        # Stale chunks go before the registry names the new version: a process that syncs in between
-        # then never records the new content hash together with chunks that are about to vanish.
-        stale = [cid for doc, chunks in group for cid in stored_chunks.get(doc.id, set()) - {c.id for c in chunks}]
-        self.store.delete_chunks(stale)
-        report.chunks_removed += len(stale)
+        # The registry record is the commit point: it names the new chunks only once they are
+        # written, and the chunks it no longer names go only after it. A process killed at any point
+        # leaves, at worst, chunks no record names; readers ignore those and the next writer to open
+        # the index (or `citeqa index check --repair`) deletes them.
         now = datetime.now(UTC).isoformat(timespec="seconds")
         doc_vectors, doc_metas = [], []
         for doc, chunks in group:
             mean = np.mean([vectors[c.id][0] for c in chunks], axis=0)
             doc_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
             doc_metas.append({**self._doc_metadata(doc, chunks, now), "chunking": self._chunking})
+        self.before_registry_write()
         self.store.put_documents([d.id for d, _ in group], np.stack(doc_vectors), [d.text for d, _ in group], doc_metas)
+        stale = [cid for doc, chunks in group for cid in stored_chunks.get(doc.id, set()) - {c.id for c in chunks}]
+        self.store.delete_chunks(stale)
+        report.chunks_removed += len(stale)
         for doc, _ in group:
             (report.updated if doc.id in existing else report.added).append(doc.id)
 
@@ -388,13 +454,12 @@ class DocumentIndex:
             "sentences": json.dumps([list(s) for s in chunk.sentences]),
             "sentence_vectors": sentence_vectors,
         }
-        if doc.source:
-            meta["source"] = doc.source
-        if doc.url:
-            meta["url"] = doc.url
-        if doc.published_at:
-            meta["published_at"] = doc.published_at.isoformat()
-            meta["published_day"] = day_number(doc.published_at)
+        # Absent fields are written as None, which makes Chroma delete the key: an upsert merges
+        # metadata, so a re-added document would otherwise keep its old source, url and date.
+        meta["source"] = doc.source or None
+        meta["url"] = doc.url or None
+        meta["published_at"] = doc.published_at.isoformat() if doc.published_at else None
+        meta["published_day"] = day_number(doc.published_at) if doc.published_at else None
         return meta
 
     @staticmethod
@@ -408,10 +473,8 @@ class DocumentIndex:
             "added_at": now,
         }
         for key, value in (("source", doc.source), ("url", doc.url), ("path", doc.path)):
-            if value:
-                meta[key] = value
-        if doc.published_at:
-            meta["published_at"] = doc.published_at.isoformat()
+            meta[key] = value or None  # None deletes a key the previous version had (see above)
+        meta["published_at"] = doc.published_at.isoformat() if doc.published_at else None
         return meta
 
     def delete(self, doc_id: str) -> int:
@@ -423,13 +486,14 @@ class DocumentIndex:
         Raises:
             DocumentNotFound: no document has that id.
         """
-        with self._lock:
+        with self.write_lock(), self._lock:
             self.sync()
             if not self.store.document_metadata([doc_id]):
                 raise DocumentNotFound(doc_id)
             ids = sorted(self.store.chunk_ids_of([doc_id]).get(doc_id, set()))
-            self.store.delete_chunks(ids)
+            # registry record first: a kill in between leaves unlisted chunks, which recovery removes
             self.store.delete_documents([doc_id])
+            self.store.delete_chunks(ids)
             self._generation = self.store.bump_generation()
             self.sync(force=True)
             return len(ids)

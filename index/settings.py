@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     cors_origins: str | None = Field(None, description="Comma-separated allowed CORS origins.")
     max_question_chars: int = Field(2000, ge=1)
     max_upload_bytes: int = Field(20_000_000, ge=1)
+    lock_timeout: float = Field(
+        60.0, ge=0, description="Seconds a writer waits for another process's lock on an embedded data dir."
+    )
 
     @field_validator("chroma_url")
     @classmethod

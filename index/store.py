@@ -214,6 +214,18 @@ class ChromaStore:
             ids.update(got["ids"])
             offset += len(got["ids"])
 
+    def chunk_owners(self, page: int = 10000) -> dict[str, str]:
+        """Every stored chunk id with the document id its metadata names."""
+        owners: dict[str, str] = {}
+        offset = 0
+        while True:
+            got = self.chunks.get(limit=page, offset=offset, include=["metadatas"])
+            if not got["ids"]:
+                return owners
+            for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                owners[cid] = str((meta or {}).get("doc_id", ""))
+            offset += len(got["ids"])
+
     def count_chunks(self) -> int:
         return int(self.chunks.count())
 

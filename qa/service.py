@@ -50,6 +50,37 @@ class QAService:
         query = _clean_question(query, self.settings.max_question_chars)
         return hybrid_search(self.index, query, settings=self.settings, filters=filters, k=k or self.settings.top_k)
 
+    def check_request(
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] = (),
+        top_k: int | None = None,
+        answerer: str | None = None,
+    ) -> tuple[str, str, int]:
+        """What :meth:`ask` refuses, checked without retrieving anything (a stream can then start
+        before the answer is built, knowing the request is acceptable).
+
+        Returns:
+            The cleaned question, the answerer's name and the number of passages.
+
+        Raises:
+            InvalidRequest: empty or oversized question, unknown answerer, bad top_k.
+        """
+        question = _clean_question(question, self.settings.max_question_chars)
+        for turn in history:
+            _check_text(turn.content, "history")
+        name = answerer or self.settings.answerer
+        if name not in self.answerers:
+            raise InvalidRequest(
+                f"unknown or unconfigured answerer {name!r}; available: {', '.join(self.answerers)}",
+                param="answerer",
+            )
+        k = top_k or self.settings.top_k
+        if not 1 <= k <= 50:
+            raise InvalidRequest(f"top_k must be between 1 and 50, got {k}", param="top_k")
+        return question, name, k
+
     def ask(
         self,
         question: str,
@@ -68,16 +99,7 @@ class QAService:
         from qa.retrieve import retrieve
 
         started = time.perf_counter()
-        question = _clean_question(question, self.settings.max_question_chars)
-        name = answerer or self.settings.answerer
-        if name not in self.answerers:
-            raise InvalidRequest(
-                f"unknown or unconfigured answerer {name!r}; available: {', '.join(self.answerers)}",
-                param="answerer",
-            )
-        k = top_k or self.settings.top_k
-        if not 1 <= k <= 50:
-            raise InvalidRequest(f"top_k must be between 1 and 50, got {k}", param="top_k")
+        question, name, k = self.check_request(question, history=history, top_k=top_k, answerer=answerer)
         self.index.sync()
         t0 = time.perf_counter()
         query = resolve_followup(question, history)
@@ -152,9 +174,21 @@ class QAService:
         return parts, found
 
 
+def _check_text(text: str, param: str) -> None:
+    """Lone UTF-16 surrogates (JSON can carry "\\ud800") and NUL cannot be tokenized: a 4xx, not a crash."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"the {param} contains a lone UTF-16 surrogate; send valid Unicode text",
+                             param=param) from None
+    if "\x00" in text:
+        raise InvalidRequest(f"the {param} contains a NUL character", param=param)
+
+
 def _clean_question(question: str, limit: int) -> str:
     if not isinstance(question, str) or not question.strip():
         raise InvalidRequest("the question is empty", param="question")
+    _check_text(question, "question")
     question = question.strip()
     if len(question) > limit:
         raise InvalidRequest(f"the question is {len(question)} characters; the limit is {limit}", param="question")

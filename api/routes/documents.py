@@ -7,10 +7,12 @@ nothing is re-embedded; a changed one is ``updated``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
-from typing import Any
+from pathlib import PurePath
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -18,6 +20,7 @@ from starlette.datastructures import UploadFile
 from api.deps import AdminKey, IndexDep, SettingsDep, Worker, WorkerDep
 from api.errors import ApiError
 from api.schemas import (
+    NON_BLANK,
     AddReportOut,
     DeleteResult,
     DocumentIn,
@@ -25,11 +28,19 @@ from api.schemas import (
     DocumentOut,
     error_responses,
 )
-from index.loaders import SUPPORTED_SUFFIXES, document_from_record, load_bytes, make_doc_id
-from index.models import Document
+from index.loaders import (
+    DOC_ID_PATTERN,
+    DOC_ID_RULE,
+    SUPPORTED_SUFFIXES,
+    derive_doc_id,
+    document_from_record,
+    load_bytes,
+)
+from index.models import Document, DocumentInfo
 
 router = APIRouter(tags=["documents"])
 
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around the files in a multipart body
 _META_FIELDS = ("id", "title", "source", "url", "published_at")
 
@@ -43,14 +54,18 @@ _UPLOAD_BODY = {
                 "properties": {
                     "file": {
                         "type": "array",
+                        "minItems": 1,
                         "items": {"type": "string", "format": "binary"},
                         "description": f"One or more files ({' '.join(SUPPORTED_SUFFIXES)}); the id is the file "
                         "name without its suffix. Limit per file: CITEQA_MAX_UPLOAD_BYTES.",
                     },
                     **{
-                        name: {"type": "string", "description": f"Overrides the file's {name} (single file only)."}
-                        for name in _META_FIELDS
+                        name: {"type": "string", "pattern": NON_BLANK,
+                               "description": f"Overrides the file's {name} (single file only)."}
+                        for name in ("title", "source", "url")
                     },
+                    "id": {"type": "string", "pattern": DOC_ID_PATTERN, "description": f"The id: {DOC_ID_RULE}."},
+                    "published_at": {"type": "string", "format": "date", "description": "ISO date."},
                 },
             }
         },
@@ -73,7 +88,7 @@ async def _documents_from_form(request: Request, limit: int, worker: Worker) -> 
     if not uploads:
         raise ApiError(400, "no file: send the document as the multipart field 'file'", code="missing_file",
                        param="file")
-    meta = {k: v for k in _META_FIELDS if isinstance(v := form.get(k), str) and v.strip()}
+    meta = _form_metadata({k: v for k in _META_FIELDS if isinstance(v := form.get(k), str)})
     if meta and len(uploads) > 1:
         raise ApiError(400, "metadata fields apply to a single file; upload one file at a time to set them",
                        code="invalid_request", param=next(iter(meta)))
@@ -85,6 +100,20 @@ async def _documents_from_form(request: Request, limit: int, worker: Worker) -> 
         files.append((name, await upload.read()))
     # parsing PDFs and HTML is CPU work: keep it off the event loop
     return await worker.run(_load_files, files, meta)
+
+
+def _form_metadata(fields: dict[str, str]) -> dict[str, str]:
+    """The metadata fields of an upload, held to the schema: a field that is sent must be valid."""
+    for name, value in fields.items():
+        if name == "id" and not re.match(DOC_ID_PATTERN, value):
+            raise ApiError(400, f"id {value[:60]!r} is not a valid document id: use {DOC_ID_RULE}",
+                           code="invalid_request", param="id")
+        if name == "published_at" and not _ISO_DAY.match(value):
+            raise ApiError(400, f"published_at {value[:40]!r} is not an ISO date (YYYY-MM-DD)",
+                           code="invalid_request", param="published_at")
+        if not re.match(NON_BLANK, value):
+            raise ApiError(400, f"{name} is blank or contains a NUL character", code="invalid_request", param=name)
+    return fields
 
 
 def _load_files(files: list[tuple[str, bytes]], meta: dict[str, str]) -> list[Document]:
@@ -107,11 +136,7 @@ async def _document_from_json(request: Request, limit: int) -> Document:
         raise _too_large("text", len(body.text.encode()), limit)
     record: dict[str, Any] = body.model_dump()
     if not record["id"]:
-        try:
-            record["id"] = make_doc_id(body.title)
-        except ValueError:
-            raise ApiError(400, "cannot derive an id from this title; send an 'id'", code="invalid_request",
-                           param="id") from None
+        record["id"] = derive_doc_id(body.title.strip())
     return document_from_record(record, source="request body")
 
 
@@ -144,26 +169,37 @@ async def add_documents(
     return asdict(report)
 
 
+DocIdPath = Annotated[str, Path(pattern=DOC_ID_PATTERN, description=f"The document id: {DOC_ID_RULE}.")]
+
+
+def _public(info: DocumentInfo) -> dict[str, Any]:
+    """A document's metadata for clients: the file it came from by name only, never a server path."""
+    out = asdict(info)
+    path = out.pop("path", None)
+    out["file"] = PurePath(path).name if path else None  # "x/records.jsonl:3" -> "records.jsonl:3"
+    return out
+
+
 @router.get("/v1/documents", response_model=DocumentList, responses=error_responses(401, 503))
 def list_documents(index: IndexDep) -> dict[str, Any]:
     """Every indexed document with its metadata and chunk count."""
-    return {"documents": [asdict(d) for d in index.list_documents()]}
+    return {"documents": [_public(d) for d in index.list_documents()]}
 
 
-@router.get("/v1/documents/{doc_id}", response_model=DocumentOut, responses=error_responses(401, 404, 503))
-def get_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
+@router.get("/v1/documents/{doc_id}", response_model=DocumentOut, responses=error_responses(401, 404, 422, 503))
+def get_document(doc_id: DocIdPath, index: IndexDep) -> dict[str, Any]:
     """A document's metadata and full text: citation offsets point into this text."""
     info, text = index.get_document(doc_id)
-    return {**asdict(info), "text": text}
+    return {**_public(info), "text": text}
 
 
 @router.delete(
     "/v1/documents/{doc_id}",
     response_model=DeleteResult,
     dependencies=[AdminKey],
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
-def delete_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
+def delete_document(doc_id: DocIdPath, index: IndexDep) -> dict[str, Any]:
     """Delete a document and its chunks; answers stop citing it at once, in every API process."""
     removed = index.delete(doc_id)
     return {"id": doc_id, "deleted": True, "chunks_removed": removed}

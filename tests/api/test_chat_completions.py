@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from live_app import LiveServer, sample_qa, serve
 
 from index.embedding import Embedder
+from index.errors import StoreError
 from qa.service import QAService
 
 MORTAR = "Who was killed by a mortar shell?"
@@ -128,17 +130,17 @@ def test_models_lists_the_answerers(client: openai.OpenAI) -> None:
     [
         ({"model": "gpt-4o", "messages": [user(MORTAR)]}, openai.NotFoundError, "gpt-4o"),
         ({"model": "extractive", "messages": []}, openai.BadRequestError, "messages"),
-        ({"model": "extractive", "messages": [user("  ")]}, openai.BadRequestError, "empty"),
+        ({"model": "extractive", "messages": [user("  ")]}, openai.BadRequestError, "content"),
         ({"model": "extractive", "messages": [user("why " * 600)]}, openai.BadRequestError, "limit"),
         ({"model": "extractive", "messages": [{"role": "assistant", "content": "Hi"}]}, openai.BadRequestError,
-         "last message must have role 'user'"),
+         "no user message"),
         ({"model": "extractive", "messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]},
-         openai.BadRequestError, "messages.0.role"),
+         openai.BadRequestError, "messages.0"),
         ({"model": "extractive", "messages": [{"role": "user"}]}, openai.BadRequestError, "content"),
         ({"model": "extractive", "messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]},
-         openai.BadRequestError, "only text parts"),
-        ({"model": "extractive", "messages": [user(MORTAR)], "n": 2}, openai.BadRequestError, "n must be 1"),
+         openai.BadRequestError, "content"),
+        ({"model": "extractive", "messages": [user(MORTAR)], "n": 2}, openai.BadRequestError, "n:"),
     ],
 )
 def test_bad_requests_raise_the_openai_clients_errors(
@@ -181,3 +183,48 @@ def test_an_llm_answerer_appears_as_a_model_when_configured(
     assert answer["answerer"] in ("llm", "extractive")  # extractive only as a reported fallback
     assert answer["answerer"] == "llm" or answer["notice"]
     assert "Samadi" in (completion.choices[0].message.content or "")
+
+
+class HeldAnswers(QAService):
+    """The real service, except that answering waits until the test lets it go."""
+
+    def __init__(self, shared: QAService) -> None:
+        super().__init__(index=shared.index, settings=shared.settings)
+        self.release = threading.Event()
+
+    def ask(self, question: str, **kwargs: Any) -> Any:
+        assert self.release.wait(timeout=60), "the test never released the answer"
+        return super().ask(question, **kwargs)
+
+
+def test_a_stream_starts_before_the_answer_is_built(
+    embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    qa = HeldAnswers(sample_qa(embedder, tmp_path_factory))
+    body = {"model": "extractive", "stream": True, "messages": [user(MORTAR)]}
+    with serve(qa) as server, server.client() as http, http.stream("POST", "/v1/chat/completions", json=body) as resp:
+        assert resp.status_code == 200
+        lines = resp.iter_lines()
+        first = next(line for line in lines if line)
+        assert not qa.release.is_set()  # the answer is still being held back
+        assert json.loads(first.removeprefix("data: "))["choices"][0]["delta"]["role"] == "assistant"
+        qa.release.set()
+        rest = [line for line in lines if line]
+    assert rest[-1] == "data: [DONE]"
+    final = json.loads(rest[-2].removeprefix("data: "))
+    assert final["choices"][0]["finish_reason"] == "stop" and final["citations"]
+
+
+def test_an_error_after_the_stream_started_ends_it_with_an_error_event(
+    embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    class Unreachable(QAService):
+        def ask(self, question: str, **kwargs: Any) -> Any:
+            raise StoreError("Chroma is not reachable: connection refused")
+
+    shared = sample_qa(embedder, tmp_path_factory)
+    body = {"model": "extractive", "stream": True, "messages": [user(MORTAR)]}
+    with serve(Unreachable(index=shared.index, settings=shared.settings)) as server, server.client() as http:
+        events = [line for line in http.post("/v1/chat/completions", json=body).text.splitlines() if line]
+    assert events[-1] == "data: [DONE]"
+    assert json.loads(events[-2].removeprefix("data: "))["error"]["code"] == "store_unavailable"

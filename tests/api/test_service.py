@@ -53,7 +53,7 @@ def test_metrics_count_requests_per_route_refusals_and_index_size(http: httpx.Cl
         return metric(after, name, **labels) - metric(before, name, **labels)
 
     assert grew("citeqa_http_requests_total", method="POST", route="/v1/ask", status="200") == 2
-    assert grew("citeqa_http_requests_total", method="POST", route="/v1/ask", status="400") == 1
+    assert grew("citeqa_http_requests_total", method="POST", route="/v1/ask", status="422") == 1  # empty question
     # routes are labelled by template, not by the id in the URL
     assert grew("citeqa_http_requests_total", method="GET", route="/v1/documents/{doc_id}", status="404") == 1
     assert "missing-doc" not in after

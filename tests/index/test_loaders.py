@@ -312,3 +312,23 @@ def test_an_unreadable_file_is_reported(tmp_path: Path) -> None:
         path.chmod(0o644)
     assert result.documents == []
     assert "cannot read" in result.failures[0].reason
+
+
+def test_derived_ids_are_kept_when_safe_and_never_collide_otherwise() -> None:
+    from index.loaders import derive_doc_id
+
+    assert derive_doc_id("flood-report") == "flood-report"
+    names = ["a/b/c", "a b c", "a-b-c", "../../etc/passwd", "passwd", "ünïcødé", ".", "..", "x" * 10_000]
+    ids = [derive_doc_id(n) for n in names]
+    assert len(set(ids)) == len(names)
+    assert all(len(i) <= 200 and i not in (".", "..") and "/" not in i for i in ids)
+    assert ids == [derive_doc_id(n) for n in names]  # deterministic: re-adding a file finds its document
+
+
+def test_an_explicit_id_outside_the_pattern_fails_the_record_naming_id(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    records = [{"id": "a b c", "text": "Body."}, {"id": "ok-1", "text": "Body."}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    loaded = load_paths([path])
+    assert [d.id for d in loaded.documents] == ["ok-1"]
+    assert "is not a valid document id" in loaded.failures[0].reason
