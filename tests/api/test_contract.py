@@ -46,7 +46,7 @@ def run_schemathesis(live: LiveServer, tmp_path: Path, *, seed: int, max_example
          "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful", "--seed", str(seed),
          "--max-examples", str(max_examples), "--workers", "1", "--continue-on-failure",
          "--generation-database", "none", "--report-json-path", str(report)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,  # caches stay out of the repo
     )
     assert done.returncode == 0, f"seed {seed}:\n{done.stdout[-12000:]}\n{done.stderr[-2000:]}"
     return json.loads(report.read_text())  # type: ignore[no-any-return]
