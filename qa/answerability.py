@@ -30,7 +30,7 @@ from qa.types import Passage
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "answerability.json"
 # sha256 of qa/models/answerability.json; eval.train_answerability prints the new one.
-MODEL_SHA256 = "2effe566a572da39f3801fa15e32f9b3cf15e032bc58686892598d9b741fbd96"
+MODEL_SHA256 = "45723553603bcd906b78a10715c70996bfa9c2e90ab25f9808a5dc7396de450e"
 
 # The signals the answerer computes (Answer.signals carries them, for debugging and training); the
 # model weighs those its file names (eval/train_answerability.py chose them by leave-one-set-out).
