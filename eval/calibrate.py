@@ -34,20 +34,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from eval.runner import RETRIEVAL_SETTINGS
+
 THRESHOLDS = [round(0.20 + 0.01 * i, 2) for i in range(41)]
 # What shapes the strengths (saved beside them); never keys or URLs.
-SCORING_SETTINGS = (
-    "embedding_model",
-    "chunk_size",
-    "chunk_overlap",
-    "top_k",
-    "dense_k",
-    "lexical_k",
-    "rrf_k",
-    "dense_weight",
-    "lexical_weight",
-    "answerer",
-)
+SCORING_SETTINGS = ("embedding_model", *RETRIEVAL_SETTINGS, "answerer")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,17 @@ from index.settings import Settings
 from qa.service import QAService
 
 DEFAULT_K = 10
+# The settings that shape retrieval and evidence scores (reports and calibration record them).
+RETRIEVAL_SETTINGS = (
+    "chunk_size",
+    "chunk_overlap",
+    "top_k",
+    "dense_k",
+    "lexical_k",
+    "rrf_k",
+    "dense_weight",
+    "lexical_weight",
+)
 MAX_PASSAGES = 50  # passages fetched per query to rank documents for doc-level metrics
 
 
@@ -209,9 +220,7 @@ def summarize(results: Sequence[CaseResult], *, k: int) -> dict[str, float | int
     }
 
 
-def build_report(
-    dataset: EvalDataset, results: Sequence[CaseResult], *, service: QAService, k: int
-) -> dict[str, Any]:
+def build_report(dataset: EvalDataset, results: Sequence[CaseResult], *, service: QAService, k: int) -> dict[str, Any]:
     """The JSON report: configuration, overall and per-kind metrics, and every case's result."""
     settings = service.settings
     order = {kind: i for i, kind in enumerate(KINDS)}
@@ -226,20 +235,7 @@ def build_report(
             "embedding_model": stats.embedding_model,
             "documents": stats.documents,
             "chunks": stats.chunks,
-            **{
-                name: getattr(settings, name)
-                for name in (
-                    "chunk_size",
-                    "chunk_overlap",
-                    "top_k",
-                    "dense_k",
-                    "lexical_k",
-                    "rrf_k",
-                    "dense_weight",
-                    "lexical_weight",
-                    "refusal_threshold",
-                )
-            },
+            **{name: getattr(settings, name) for name in RETRIEVAL_SETTINGS + ("refusal_threshold",)},
         },
         "overall": summarize(results, k=k),
         "by_kind": {kind: summarize([r for r in results if r.kind == kind], k=k) for kind in kinds},
