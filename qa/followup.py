@@ -52,6 +52,16 @@ _ASKS_SOURCE = re.compile(
 )
 
 
+_BACK_POINTERS = frozenset(
+    "that this it so these those them the claim claims story report news first originally initially".split()
+)
+
+
 def asks_for_source(question: str) -> bool:
-    """ "Who reported that?", "Which outlet said so?": a question about who said something."""
-    return _ASKS_SOURCE.search(question) is not None
+    """ "Who reported that?", "Which outlet said so?": who stated the previous answer. A question
+    that names what was said ("Who reported the mortar attack?") is an ordinary question."""
+    match = _ASKS_SOURCE.search(question)
+    if match is None:
+        return False
+    rest = re.findall(r"[\w']+", question[match.end() :].lower())
+    return all(word in _BACK_POINTERS for word in rest)
