@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.embedding import Embedder
 from index.models import Document
-from index.pipeline import DocumentIndex
+from index.pipeline import DocumentIndex, IndexedChunk
+from qa.accounts import restates
+from qa.evidence import Evidence
 from qa.service import QAService
 from tests.conftest import make_settings
 from tests.qa.test_answer import assert_citations_verifiable
@@ -42,6 +45,18 @@ def acquisitions(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -
             "dollars. Analysts called it the largest deal of the year.",
         ),
         Document(
+            id="us-1",
+            title="Open final",
+            source="Sports Desk",
+            text="Emma Raducanu won the 2021 US Open women's singles title by defeating Leylah Fernandez.",
+        ),
+        Document(
+            id="us-2",
+            title="Open recap",
+            source="Tennis Wire",
+            text="Bianca Andreescu won the 2021 US Open women's singles title by defeating Leylah Fernandez.",
+        ),
+        Document(
             id="bridge",
             title="Toll notice",
             source="City Hall",
@@ -58,6 +73,54 @@ def test_documents_that_answer_differently_are_shown_side_by_side(acquisitions: 
     phrases = {side.answer for side in answer.conflicts}
     assert phrases == {"Facebook", "Apple"}
     assert "Tech Daily (2014-02-20)" in answer.text and "Market Wire (2014-03-01)" in answer.text
+    assert_citations_verifiable(acquisitions.index, answer)
+
+
+def _evidence(text: str, vector: np.ndarray) -> Evidence:
+    chunk = IndexedChunk(
+        id="c",
+        doc_id="d",
+        text=text,
+        start=0,
+        end=len(text),
+        title="t",
+        source=None,
+        url=None,
+        published_at=None,
+        sentences=((0, len(text)),),
+        sentence_vectors=vector[None, :],
+    )
+    return Evidence(
+        chunk=chunk,
+        start=0,
+        end=len(text),
+        text=text,
+        vector=vector,
+        dense=0.5,
+        coverage=0.5,
+        score=0.5,
+        passage_rank=0,
+    )
+
+
+def test_restatements_are_teasers_and_near_copies_but_never_copies_naming_others() -> None:
+    same = np.ones(4, dtype=np.float32) / 2.0  # unit vector: the two copies embed alike
+    full = _evidence("Emma Raducanu won the 2021 US Open women's singles title by defeating Leylah Fernandez.", same)
+    teaser = _evidence("Emma Raducanu won the 2021 US Open women's singles title ...", same)
+    other = _evidence(
+        "Bianca Andreescu won the 2021 US Open women's singles title by defeating Leylah Fernandez.", same
+    )
+    year = _evidence("Emma Raducanu won the 2022 US Open women's singles title by defeating Leylah Fernandez.", same)
+    assert restates(full, teaser) and restates(teaser, full)
+    assert not restates(full, other)
+    assert not restates(full, year)
+
+
+def test_a_copy_that_names_someone_else_is_not_dropped_as_a_restatement(acquisitions: QAService) -> None:
+    answer = acquisitions.ask("Who won the 2021 US Open women's singles title?")
+    assert not answer.refused
+    assert "Emma Raducanu" in answer.text and "Bianca Andreescu" in answer.text
+    assert {c.doc_id for c in answer.citations} >= {"us-1", "us-2"}
     assert_citations_verifiable(acquisitions.index, answer)
 
 
