@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import ModelError
-from qa import phrases
+from qa import nlp, phrases
 from qa.phrases import PhraseExtractor, is_factoid
 
 
@@ -107,10 +107,10 @@ def test_answer_types_from_wh_words_and_head_nouns(extractor):
 
 
 def test_a_changed_model_file_is_refused(tmp_path: Path, monkeypatch):
-    package, _ = phrases.resolve_model(phrases.DEFAULT_MODEL)
+    package, _ = nlp.resolve_model(nlp.DEFAULT_MODEL)
     copy = tmp_path / package.name
     shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    assert phrases.model_tree_sha256(copy) == phrases.MODEL_SHA256[phrases.DEFAULT_MODEL]
+    assert nlp.model_tree_sha256(copy) == nlp.MODEL_SHA256[nlp.DEFAULT_MODEL]
     meta = copy / "meta.json"
     meta.write_text(meta.read_text() + " ")
     monkeypatch.syspath_prepend(str(tmp_path))
