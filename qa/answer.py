@@ -56,7 +56,6 @@ EVIDENCE_FLOOR = 0.43
 SIDE_RATIO = 0.6
 SIDE_FLOOR_MARGIN = 0.02
 PHRASE_MARGIN = 0.12  # another document's answer phrase counts when its sentence is this close to the best
-LEAD = -1  # key of the phrase the answer leads with, among phrases keyed by id(evidence)
 KEY_TERM_PENALTY = 0.5
 FULL_MATCH_BONUS = 0.05
 UNSTATED_PENALTY = 0.25  # the best sentence does not state what is asked (see states_what_is_asked)
@@ -102,28 +101,28 @@ class ExtractiveAnswerer:
             self._phrases = PhraseExtractor()
         return self._phrases or None
 
-    def evidence_strength(self, best: Evidence, terms: QueryTerms, context: list[str]) -> float:
-        """Best sentence score, lowered when the question's names or numbers are absent or the
-        sentence does not state what is asked, raised when the sentence holds every word the
-        question asks about (names defeat the dense model: "Who is Rakan Said?" is about a name it
-        has no meaning for)."""
+    @staticmethod
+    def evidence_strength(best: Evidence, terms: QueryTerms, *, key_missing: float, states_asked: bool) -> float:
+        """Best sentence score, lowered when the question's names or numbers are absent
+        (``key_missing``, a share) or the sentence does not state what is asked, raised when the
+        sentence holds every word the question asks about (names defeat the dense model: "Who is
+        Rakan Said?" is about a name it has no meaning for)."""
         strength = best.score - best.boost
         if best.coverage >= 0.99 and len(terms.concepts) >= 2:
             strength += FULL_MATCH_BONUS
-        strength *= 1.0 - KEY_TERM_PENALTY * terms.missing_key_terms(context, self.words)
-        if not self.states_what_is_asked(best, terms):
+        strength *= 1.0 - KEY_TERM_PENALTY * key_missing
+        if not states_asked:
             strength *= 1.0 - UNSTATED_PENALTY
         return strength
 
-    def counts_something_else(self, best: Evidence, terms: QueryTerms) -> bool:
-        """For "how many X", does the sentence lack X? ("How many US soldiers were killed?"
-        against "more than 30 deaths": its number counts something else.)"""
-        if not terms.counted:
-            return False
-        scores = terms.matched([best.text], self.words)
+    @staticmethod
+    def counts_something_else(terms: QueryTerms, scores: list[float]) -> bool:
+        """For "how many X", does the sentence (whose per-concept ``scores`` these are, see
+        :meth:`QueryTerms.matched`) lack X? ("How many US soldiers were killed?" against "more than
+        30 deaths": its number counts something else.)"""
         return any(scores[i] == 0.0 for i in terms.counted)
 
-    def states_what_is_asked(self, best: Evidence, terms: QueryTerms) -> bool:
+    def states_what_is_asked(self, best: Evidence, terms: QueryTerms, scores: list[float]) -> bool:
         """Does the sentence say something about what the question asks, beyond whom it is about?
 
         A sentence about the right town that names none of the asked-for relation ("Who commanded
@@ -132,8 +131,7 @@ class ExtractiveAnswerer:
         statements of who holds or won something count as the same relation ("Who controls X?",
         "... defeated the Islamic State in X"), since that is how reports word it.
         """
-        scores = terms.matched([best.text], self.words)
-        if terms.counted and any(scores[i] == 0.0 for i in terms.counted):
+        if self.counts_something_else(terms, scores):
             return False
         if terms.focus_concepts:  # a follow-up: its own words are already required (rescoring)
             return True
@@ -182,7 +180,11 @@ class ExtractiveAnswerer:
         best = evidence[0]
         context = [statements(best.chunk.text, start=best.chunk.start)]
         context += [statements(p.text, start=p.start) for p in passages[:3]]
-        strength = self.evidence_strength(best, terms, context)
+        # The best sentence matched against the question once, for every check that needs it.
+        scores = terms.matched([best.text], self.words)
+        key_missing = terms.missing_key_terms(context, self.words)
+        states_asked = self.states_what_is_asked(best, terms, scores)
+        strength = self.evidence_strength(best, terms, key_missing=key_missing, states_asked=states_asked)
         factoid = self._is_factoid(question) and not source_question
         part_evidence = self._part_evidence(part_passages, expects) if len(part_passages) >= 2 else []
         phrases = self._phrase_candidates(question, evidence, part_evidence) if factoid else {}
@@ -195,12 +197,12 @@ class ExtractiveAnswerer:
             expects=expects,
             factoid=factoid,
             about_state=about_state,
-            phrase_found=LEAD in phrases,
+            phrase_found=id(best) in phrases,
             parts=parts,
             part_tops=[ev for _, ev in part_evidence],
-            states_asked=self.states_what_is_asked(best, terms),
-            counts_other=self.counts_something_else(best, terms),
-            key_missing=terms.missing_key_terms(context, self.words),
+            states_asked=states_asked,
+            counts_other=self.counts_something_else(terms, scores),
+            key_missing=key_missing,
         )
         probability = self.model.probability(signals)
         if probability < self.threshold:
@@ -234,7 +236,7 @@ class ExtractiveAnswerer:
                 accounts = older_first(groups)
                 return self._fill(result, "The sources give different answers:", accounts, conflict=True)
         chosen = self._choose(evidence, best)
-        lead = phrases.get(LEAD)
+        lead = phrases.get(id(best))
         chosen.sort(key=lambda e: (e is not best, e.chunk.doc_id, e.start))
         citations = [make_citation(i, ev) for i, ev in enumerate(chosen, start=1)]
         text = " ".join(f"{ev.text} [{c.n}]" for ev, c in zip(chosen, citations, strict=True))
@@ -319,8 +321,6 @@ class ExtractiveAnswerer:
         for ev, phrase in zip(pool, found, strict=True):
             if phrase is not None and ev.text[phrase.start : phrase.end] == phrase.text:
                 out[id(ev)] = (phrase.text, phrase.start, phrase.end)
-                if ev is best:
-                    out[LEAD] = out[id(ev)]
         return out
 
     @staticmethod
@@ -344,10 +344,7 @@ class ExtractiveAnswerer:
         factoid: bool,
     ) -> Answer:
         """One line per mention of a named source; a factoid question leads with the phrase most give."""
-        accounts = [
-            Account(evidence=[ev], label=f"{source} ({ev.chunk.published_at or 'undated'})")
-            for source, ev in part_evidence
-        ]
+        accounts = [Account(evidence=[ev]) for _, ev in part_evidence]  # each from its named source
         lead = most_given_phrase([account.evidence[0] for account in accounts], phrases) if factoid else None
         header = (
             "What each source named in the question says:"

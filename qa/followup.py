@@ -31,11 +31,23 @@ def is_followup(question: str) -> bool:
     return len(words) <= SHORT_QUESTION_WORDS or bool(_CONTINUATIONS.search(question) or _POINTERS.search(question))
 
 
+def _previous_user(history: Sequence[Message]) -> str:
+    return next((m.content for m in reversed(history) if m.role == "user" and m.content.strip()), "")
+
+
+def retrieval_query(question: str, history: Sequence[Message]) -> str:
+    """What to retrieve for ``question``: "Who reported that?" asks who stated the answer to the
+    previous question, so that question; otherwise :func:`resolve_followup`."""
+    if history and asks_for_source(question) and _previous_user(history).strip():
+        return _previous_user(history).strip()
+    return resolve_followup(question, history)
+
+
 def resolve_followup(question: str, history: Sequence[Message]) -> str:
     """Return the retrieval query for ``question`` given the conversation so far."""
     if not history or not is_followup(question):
         return question
-    previous_user = next((m.content for m in reversed(history) if m.role == "user" and m.content.strip()), "")
+    previous_user = _previous_user(history)
     previous_answer = next((m.content for m in reversed(history) if m.role == "assistant" and m.content.strip()), "")
     # Only the answer's first lines: its reference list would drag in every cited passage.
     answer_context = _MARKERS.sub("", previous_answer.split("\n\n")[0])[:ANSWER_CONTEXT_CHARS]

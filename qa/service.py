@@ -35,7 +35,6 @@ class QAService:
         self.index = index
         self.settings = settings
         self.extractive = ExtractiveAnswerer(index=index, threshold=settings.refusal_threshold)
-        self.part_k = PART_K
         self.chat_model = chat_model if chat_model is not None else build_chat_model(settings)
 
     @property
@@ -95,19 +94,14 @@ class QAService:
         Raises:
             InvalidRequest: empty or oversized question, unknown answerer, bad top_k.
         """
-        from qa.followup import asks_for_source, resolve_followup
+        from qa.followup import retrieval_query
         from qa.retrieve import retrieve
 
         started = time.perf_counter()
         question, name, k = self.check_request(question, history=history, top_k=top_k, answerer=answerer)
         self.index.sync()
         t0 = time.perf_counter()
-        query = resolve_followup(question, history)
-        if history and asks_for_source(question):
-            # "Who reported that?" asks who stated the answer to the previous question: retrieve for it.
-            query = next(
-                (m.content.strip() for m in reversed(history) if m.role == "user" and m.content.strip()), query
-            )
+        query = retrieval_query(question, history)
         found = retrieve(self.index, query, settings=self.settings, filters=filters, k=k)
         passages = found.passages
         parts, part_passages = self._named_parts(question, query, found.query_vector, filters)
@@ -168,7 +162,7 @@ class QAService:
         for source, text, part_vector in queries:
             narrowed = replace(filters or Filters(), sources=(source,))
             passages = retrieve(
-                self.index, text, settings=self.settings, filters=narrowed, k=self.part_k, query_vector=part_vector
+                self.index, text, settings=self.settings, filters=narrowed, k=PART_K, query_vector=part_vector
             ).passages
             found.append(PartPassages(source=source, clause=text, passages=passages, vector=part_vector))
         return parts, found
@@ -179,8 +173,9 @@ def _check_text(text: str, param: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidRequest(f"the {param} contains a lone UTF-16 surrogate; send valid Unicode text",
-                             param=param) from None
+        raise InvalidRequest(
+            f"the {param} contains a lone UTF-16 surrogate; send valid Unicode text", param=param
+        ) from None
     if "\x00" in text:
         raise InvalidRequest(f"the {param} contains a NUL character", param=param)
 
