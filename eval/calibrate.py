@@ -26,11 +26,10 @@ import argparse
 import hashlib
 import itertools
 import json
-import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ class CaseScore:
     strength: float  # Answer.score: refused at threshold t when strength < t
     answerable: bool
     correct: bool  # answerable and an accepted answer is in the reply (False for unanswerable cases)
+    signals: dict[str, float] = field(default_factory=dict)  # Answer.signals (eval.train_answerability)
 
 
 def fold_of(case_id: str, folds: int) -> int:
@@ -144,7 +144,8 @@ def cross_validate(cases: Sequence[CaseScore], *, folds: int, thresholds: Sequen
 
 # asking -----------------------------------------------------------------------------------------
 def collect_scores(set_names: Sequence[str], *, folds: int, data_dir: Path | None) -> list[CaseScore]:
-    """Ask every case of every set once with refusal off (soft matching everywhere) and record it."""
+    """Ask every case of every set once with refusal off and record it (soft matching as when serving,
+    so the signals are the ones the answerability model sees)."""
     from tqdm import tqdm
 
     from api.cli import tqdm_progress
@@ -163,8 +164,6 @@ def collect_scores(set_names: Sequence[str], *, folds: int, data_dir: Path | Non
         where = data_dir / dataset.slug if data_dir is not None else None
         with eval_index(dataset, settings, data_dir=where, progress=tqdm_progress, embedder=embedder) as index:
             service = QAService(index=index, settings=index.settings)
-            # Soft matching normally runs only near the threshold; a sweep needs it everywhere.
-            service.extractive.soft_band = math.inf
             for case in tqdm(dataset.cases, desc=name, unit="case", file=sys.stderr, disable=None):
                 if case.answerable is None:
                     continue
@@ -177,6 +176,7 @@ def collect_scores(set_names: Sequence[str], *, folds: int, data_dir: Path | Non
                         strength=answer.score,
                         answerable=case.answerable,
                         correct=case.answerable and answer_matches(answer.text, case.answers),
+                        signals=answer.signals,
                     )
                 )
     return scores

@@ -26,22 +26,16 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from api.cli import tqdm_progress
-from eval.calibrate import fold_of
-from eval.datasets import EvalDataset, load_qa_jsonl, load_sample_news
-from eval.metrics import answer_matches
-from eval.runner import eval_index
-from index.settings import get_settings
+from eval.calibrate import collect_scores, fold_of
 from qa.answerability import FEATURES, MODEL_PATH
-from qa.service import QAService
 
 ROOT = Path(__file__).resolve().parents[1]
-QA_DEV = ROOT.parent / "shared" / "data" / "qa-dev"
 SETS = ("sample-news", "squad2", "multihop-rag", "rgb-counterfactual")
 L2 = 10.0
 # Signals left out by default: each raised the leave-one-set-out figure when dropped (backward
@@ -51,36 +45,12 @@ DROPPED = ("strength", "dense", "passage_dense", "key_missing", "factoid", "phra
 _l2 = [L2]
 
 
-def load_set(name: str) -> EvalDataset:
-    if name == "sample-news":
-        return load_sample_news()
-    folder = QA_DEV / name
-    return load_qa_jsonl(folder / "questions.jsonl", corpus=folder / "corpus", name=name)
-
-
 def collect(sets: Sequence[str], *, data_dir: Path | None) -> list[dict[str, Any]]:
-    """Per case: set, id, fold, answerable, correct, signals (refusal off)."""
-    rows: list[dict[str, Any]] = []
-    for name in sets:
-        dataset = load_set(name)
-        settings = get_settings(refusal_threshold=-1.0)
-        where = data_dir / name if data_dir else None
-        with eval_index(dataset, settings, data_dir=where, progress=tqdm_progress) as index:
-            service = QAService(index=index, settings=index.settings)
-            for case in dataset.cases:
-                answer = service.ask(case.question, history=list(case.history))
-                rows.append(
-                    {
-                        "set": name,
-                        "id": case.id,
-                        "fold": fold_of(case.id, 2),
-                        "answerable": bool(case.answerable),
-                        "correct": bool(case.answers) and answer_matches(answer.text, case.answers),
-                        "signals": answer.signals,
-                    }
-                )
-        print(f"{name}: {len(dataset.cases)} cases", file=sys.stderr)
-    return rows
+    """Per case: set, id, fold, answerable, correct, signals (asked with refusal off)."""
+    return [
+        {k: v for k, v in asdict(score).items() if k != "strength"}
+        for score in collect_scores(sets, folds=2, data_dir=data_dir)
+    ]
 
 
 def matrix(rows: Sequence[dict[str, Any]], features: Sequence[str]) -> np.ndarray:
