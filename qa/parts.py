@@ -11,9 +11,10 @@ Business News Leader" / "Cnbc", "The Independent - Life and Style" / "The Indepe
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # "an article from X", "a report by X", "reported by X", "published in X": the phrasings that introduce a
 # publication by name ("a report on X" introduces a topic). X is a run of capitalised words.
@@ -47,7 +48,6 @@ class NamedParts:
     known: tuple[str, ...] = ()  # indexed source names, in order of first mention
     mentions: tuple[Mention, ...] = ()  # every mention of an indexed source (one outlet may be named twice)
     unknown: tuple[str, ...] = ()  # names introduced as a publication that no indexed document has
-    aliases: dict[str, str] = field(default_factory=dict)  # indexed source -> how the question names it
 
     @property
     def named(self) -> int:
@@ -74,6 +74,19 @@ def _norm(name: str) -> str:
     return name[4:] if name.startswith("the ") else name
 
 
+@functools.lru_cache(maxsize=8)
+def _alias_pattern(sources: frozenset[str]) -> tuple[re.Pattern[str], dict[str, tuple[str, str]]]:
+    """One pattern for every spelling of every source, longest first (built once per set of
+    sources, not per question), and lower-cased spelling -> (spelling, source)."""
+    source_of: dict[str, tuple[str, str]] = {}
+    for source in sorted(sources):
+        for alias in source_aliases(source):
+            source_of.setdefault(alias.lower(), (alias, source))
+    spellings = sorted((alias for alias, _ in source_of.values()), key=lambda a: (-len(a), a))
+    alternation = "|".join(re.escape(a) for a in spellings) or "(?!)"
+    return re.compile(rf"(?<![\w-])(?:{alternation})(?![\w-])", re.I), source_of
+
+
 def named_parts(question: str, sources: Iterable[str]) -> NamedParts:
     """Which indexed ``sources`` the question names, and which publications it names that are not indexed.
 
@@ -81,17 +94,13 @@ def named_parts(question: str, sources: Iterable[str]) -> NamedParts:
         question: the user's question.
         sources: the distinct ``source`` values of the indexed documents.
     """
+    pattern, source_of = _alias_pattern(frozenset(sources))
     spans: list[tuple[int, int, str]] = []
-    aliases: dict[str, str] = {}
-    candidates = sorted(((alias, s) for s in sources for alias in source_aliases(s)), key=lambda p: -len(p[0]))
-    for alias, source in candidates:
-        for m in re.finditer(rf"(?<![\w-]){re.escape(alias)}(?![\w-])", question, flags=re.I):
-            if alias[:1].isupper() and not m.group(0)[:1].isupper():
-                continue  # "a fortune" is not Fortune; "CNBC" is Cnbc
-            if any(m.start() < e and s < m.end() for s, e, _ in spans):
-                continue
-            spans.append((m.start(), m.end(), source))
-            aliases.setdefault(source, m.group(0))
+    for m in pattern.finditer(question):
+        alias, source = source_of[m.group(0).lower()]
+        if alias[:1].isupper() and not m.group(0)[:1].isupper():
+            continue  # "a fortune" is not Fortune; "CNBC" is Cnbc
+        spans.append((m.start(), m.end(), source))
     spans.sort()
     known = tuple(dict.fromkeys(s for _, _, s in spans))
     mentions = tuple(
@@ -112,4 +121,4 @@ def named_parts(question: str, sources: Iterable[str]) -> NamedParts:
             if _norm(name) in known_norm or _norm(name) in {_norm(u) for u in unknown}:
                 continue
             unknown.append(name)
-    return NamedParts(known=known, mentions=mentions, unknown=tuple(unknown), aliases=aliases)
+    return NamedParts(known=known, mentions=mentions, unknown=tuple(unknown))
