@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.datasets import EvalCase
 from eval.runner import RETRIEVAL_SETTINGS
 
 THRESHOLDS = [round(0.20 + 0.01 * i, 2) for i in range(41)]
@@ -56,6 +57,11 @@ class CaseScore:
 def fold_of(case_id: str, folds: int) -> int:
     """The fold a case belongs to: sha256 of its id modulo ``folds`` (stable across runs and machines)."""
     return int(hashlib.sha256(case_id.encode("utf-8")).hexdigest(), 16) % folds
+
+
+def in_fold(cases: Sequence[EvalCase], fold: int, *, folds: int = 2) -> list[EvalCase]:
+    """The cases of one fold (see :func:`fold_of`), in their order."""
+    return [case for case in cases if fold_of(case.id, folds) == fold]
 
 
 def sweep(scores: list[tuple[float, bool]], thresholds: list[float]) -> list[dict[str, float]]:

@@ -29,6 +29,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from qa.service import QAService
 
     dataset = resolve_dataset(args.dataset, corpus=args.corpus, split=args.split)
+    if args.fold is not None:
+        from eval.calibrate import in_fold
+
+        dataset.cases = in_fold(dataset.cases, args.fold)
     if args.limit:
         dataset.cases = dataset.cases[: args.limit]
     baseline = load_baseline(args.baseline) if args.baseline else None  # fail before the slow part
@@ -99,6 +103,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--k", type=int, default=DEFAULT_K, help=f"cut-off for recall@k (default {DEFAULT_K})")
     p.add_argument("--limit", type=int, default=None, help="ask only the first N cases")
+    p.add_argument(
+        "--fold",
+        type=int,
+        choices=(0, 1),
+        default=None,
+        help="ask only the cases of this fold of two (sha256 of the case id mod 2, as calibration splits them)",
+    )
     p.add_argument("--out", type=Path, default=None, help="write the full JSON report (every case) here")
     p.add_argument("--baseline", type=Path, default=None, help="fail when a metric drops below this report")
     p.add_argument(

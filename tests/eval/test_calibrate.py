@@ -62,3 +62,14 @@ def test_cross_validation_tunes_on_one_fold_and_reports_on_the_other():
     assert first["tuned"]["threshold"] == 0.40
     assert first["held_out"]["sets"]["a"]["refusal_recall"] == 0.0  # h1 (0.45) is answered at 0.40
     assert runs[0]["tuned"]["threshold"] == 0.50  # fold 1: (0.45, 0.60] -> 0.50, 0.55 best; lower middle
+
+
+def test_a_fold_keeps_the_cases_whose_id_hashes_to_it_in_order():
+    from eval.calibrate import in_fold
+    from eval.datasets import EvalCase
+
+    cases = [EvalCase(id=f"q{i}", question=f"question {i}?", kind="factual") for i in range(40)]
+    zero, one = in_fold(cases, 0), in_fold(cases, 1)
+    assert sorted(c.id for c in zero + one) == sorted(c.id for c in cases)
+    assert zero and one and not {c.id for c in zero} & {c.id for c in one}
+    assert [c.id for c in one] == [c.id for c in cases if fold_of(c.id, 2) == 1]
