@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[dev,bench]"
 	rm -f $(VENV)/.installed-*
+	# export the embedding model to ONNX now (cached in ~/.cache/citeqa), not on the first request
+	$(VENV)/bin/citeqa model
 	touch $@
 
 run: setup

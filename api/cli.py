@@ -142,6 +142,34 @@ def cmd_index_check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if found.ok or repaired is not None else EXIT_FAILED
 
 
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the embedding model (exporting it to ONNX once, if needed) and show what runs it."""
+    from index.embedding import Embedder
+    from index.onnx_export import onnx_file, read_record
+
+    print("loading the embedding model ...", file=sys.stderr)
+    embedder = Embedder.from_settings(settings)
+    export = onnx_file(embedder.cache_dir, embedder.weights_sha256)
+    record = read_record(export)
+    info = {
+        "model": embedder.name,
+        "weights_sha256": embedder.weights_sha256,
+        "dimension": embedder.dim,
+        "backend": embedder.backend,
+        "device": embedder.encoder.device,
+        "onnx_file": str(export) if record else None,
+        "onnx_sha256": record.onnx_sha256 if record else None,
+        "onnx_min_cosine_to_torch": record.min_cosine if record else None,
+        "notice": embedder.backend_notice or None,
+    }
+    if args.json:
+        emit_json(info)
+    else:
+        for key, value in info.items():
+            print(f"{key:26} {value}")
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the HTTP API (and the chat page) with uvicorn."""
     import uvicorn
@@ -187,6 +215,10 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
     check.add_argument("--repair", action="store_true", help="delete orphan chunks, re-index damaged documents")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=cmd_index_check)
+
+    model = sub.add_parser("model", help=cmd_model.__doc__)
+    model.add_argument("--json", action="store_true")
+    model.set_defaults(func=cmd_model)
 
     serve = sub.add_parser("serve", help=cmd_serve.__doc__)
     serve.add_argument("--host", default=None, help="bind address (default CITEQA_HOST, 127.0.0.1)")

@@ -253,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
     settings = get_settings()
-    embedder = Embedder(settings.embedding_model, expected_sha256=settings.embedding_sha256)
+    embedder = Embedder.from_settings(settings)
     report: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="citeqa-bench-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)

@@ -163,7 +163,7 @@ def collect_scores(set_names: Sequence[str], *, folds: int, data_dir: Path | Non
     from qa.service import QAService
 
     settings = get_settings(refusal_threshold=-1.0)
-    embedder = Embedder()
+    embedder = Embedder.from_settings(settings)
     scores: list[CaseScore] = []
     for name in set_names:
         dataset = resolve_dataset(name)

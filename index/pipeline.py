@@ -116,12 +116,7 @@ class DocumentIndex:
             recover: on an embedded data dir no other process is writing to, delete chunks a killed
                 writer left behind (``citeqa index check`` passes False to report them instead).
         """
-        embedder = embedder or Embedder(
-            settings.embedding_model,
-            expected_sha256=settings.embedding_sha256,
-            batch_size=settings.embedding_batch_size,
-            load=load_model,
-        )
+        embedder = embedder or Embedder.from_settings(settings, load=load_model)
         if settings.chroma_server:
             store = ChromaStore(
                 make_client(settings), name=settings.collection, model_identity=embedder.identity, dim=embedder.dim

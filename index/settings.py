@@ -36,6 +36,14 @@ class Settings(BaseSettings):
         None, description="Expected sha256 of model.safetensors for a non-bundled model."
     )
     embedding_batch_size: int = Field(32, ge=1, le=1024)
+    embedding_backend: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="Forward pass: onnx (ONNX Runtime, faster on CPU), torch, or auto (onnx when its export "
+        "reproduces the torch vectors, on the CPU).",
+    )
+    embedding_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the model runs; auto is cuda when torch sees a GPU."
+    )
+    model_cache: Path | None = Field(None, description="Where the ONNX export is cached (default ~/.cache/citeqa).")
     chunk_size: int = Field(800, ge=100, le=8000, description="Target chunk size in characters.")
     chunk_overlap: int = Field(150, ge=0, description="Overlap between chunks in characters.")
 

@@ -180,13 +180,13 @@ def test_commands_that_never_embed_open_the_index_without_loading_the_model(
 ) -> None:
     index = DocumentIndex.open(sample_index.settings, load_model=False)
     lazy = index.embedder
-    assert lazy._model is None  # listing, statistics and deletes need no forward pass
+    assert lazy._encoder is None  # listing, statistics and deletes need no forward pass
     assert lazy.dim == embedder.dim and lazy.identity == embedder.identity
     assert {d.id for d in index.list_documents()} == {DOC_RETAKE, DOC_DEFEAT}
     assert index.stats().chunks == sample_index.stats().chunks
     # The first embedding loads it, and gives what the eagerly loaded model gives.
     np.testing.assert_allclose(lazy.embed_queries(["Abu Kamal"]), embedder.embed_queries(["Abu Kamal"]), atol=1e-6)
-    assert lazy._model is not None
+    assert lazy._encoder is not None
 
 
 def test_a_lazily_opened_model_with_corrupt_weights_is_still_refused(corrupt_copy: Path) -> None:

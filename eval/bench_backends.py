@@ -1,0 +1,130 @@
+"""Benchmark: the embedding backends side by side, in one run, on the same corpus and queries.
+
+    python -m eval.bench_backends [--beir ../shared/data/scifact] [--backends torch,onnx,onnx-int8]
+                                  [--limit-docs N] [--limit-queries N] [--out figures.json]
+
+For each backend it builds a fresh index of the corpus with the real pipeline (chunking, chunk +
+sentence embedding, Chroma writes, BM25), timing the whole ``add_documents``, then measures nDCG@10
+and recall@10 (dense, lexical, hybrid) and the extractive ``ask`` latency with that backend
+embedding the questions. ``onnx-int8`` is the ONNX export after ONNX Runtime's dynamic int8
+quantization (made in a temporary directory, never used by citeqa unless these figures pay for it).
+Backends run in the order given, each after the previous one finished, so they share the machine's
+state; the load average before and after each is printed because this machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from api.cli import tqdm_progress
+from eval.bench_qa import DEFAULT_BEIR, MODES, measure
+from eval.datasets import EvalDataset, load_beir
+from eval.runner import eval_index
+from index.embedding import Embedder
+from index.encoders import OnnxEncoder
+from index.onnx_export import onnx_file
+from index.settings import Settings, get_settings
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def int8_embedder(settings: Settings, workdir: Path) -> Embedder:
+    """The checked fp32 export, quantized to int8 with ONNX Runtime's dynamic quantization."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32 = Embedder.from_settings(settings.model_copy(update={"embedding_backend": "onnx"}))
+    quantized = workdir / "embedding-int8.onnx"
+    quantize_dynamic(onnx_file(fp32.cache_dir, fp32.weights_sha256), quantized, weight_type=QuantType.QInt8)
+    return Embedder(
+        settings.embedding_model,
+        expected_sha256=settings.embedding_sha256,
+        batch_size=settings.embedding_batch_size,
+        encoder=OnnxEncoder(quantized, fp32.path),
+    )
+
+
+def run_backend(name: str, dataset: EvalDataset, settings: Settings, workdir: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    if name == "onnx-int8":
+        embedder = int8_embedder(settings, workdir)
+    else:
+        embedder = Embedder.from_settings(settings.model_copy(update={"embedding_backend": name}))
+    load_s = time.perf_counter() - started
+    embedder.embed_queries(["warm-up so the first timed batch does not pay for lazy initialisation"])
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    with eval_index(
+        dataset, settings, data_dir=workdir / f"index-{name}", progress=tqdm_progress, embedder=embedder
+    ) as index:
+        index_s = time.perf_counter() - started
+        chunks = index.stats().chunks
+        figures = measure(index, dataset, settings=settings)
+    return {
+        "backend": name,
+        "model_load_s": load_s,
+        "index_s": index_s,
+        "chunks": chunks,
+        "chunks_per_s": chunks / index_s,
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+        **figures,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--beir", type=Path, default=DEFAULT_BEIR, help="BEIR directory (default: shared SciFact)")
+    parser.add_argument("--backends", default="torch,onnx", help=f"comma-separated, of {', '.join(BACKENDS)}")
+    parser.add_argument(
+        "--limit-docs", type=int, default=None, help="index only the first N documents (plus the queries' gold ones)"
+    )
+    parser.add_argument("--limit-queries", type=int, default=None, help="ask only the first N queries")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    args = parser.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        parser.error(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
+    if not (args.beir / "corpus.jsonl").is_file():
+        print(f"no BEIR corpus at {args.beir}", file=sys.stderr)
+        return 2
+    dataset = load_beir(args.beir, limit=args.limit_queries)
+    if args.limit_docs:
+        # the first N documents plus every document a kept query's gold answer names
+        gold = {doc for case in dataset.cases for doc in case.relevance}
+        kept = [d for i, d in enumerate(dataset.documents) if i < args.limit_docs or d.id in gold]
+        dataset = dataclasses.replace(dataset, documents=kept)
+    settings = get_settings(chroma_url=None, chroma_host=None)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="citeqa-bench-backends-", ignore_cleanup_errors=True) as tmp:
+        for name in backends:
+            print(f"--- {name}", file=sys.stderr)
+            results.append(run_backend(name, dataset, settings, Path(tmp)))
+    print(f"corpus {args.beir} ({len(dataset.documents)} documents, {len(dataset.cases)} queries), "
+          f"{os.cpu_count()} CPUs")
+    header = f"{'backend':10} {'index s':>8} {'chunks/s':>9} " + " ".join(f"{m + ' nDCG':>13}" for m in MODES)
+    print(header + f" {'ask p50':>8} {'ask p95':>8}  load avg")
+    for r in results:
+        ndcgs = " ".join(f"{r[m]['ndcg@10']:13.4f}" for m in MODES)
+        print(f"{r['backend']:10} {r['index_s']:8.1f} {r['chunks_per_s']:9.1f} {ndcgs} "
+              f"{r['ask_p50_ms']:8.1f} {r['ask_p95_ms']:8.1f}  {r['load_average']}")
+    base = next((r for r in results if r["backend"] == "torch"), None)
+    for r in results:
+        if base is not None and r is not base:
+            print(f"{r['backend']} vs torch: indexing {base['index_s'] / r['index_s']:.2f}x faster, hybrid nDCG@10 "
+                  f"{r['hybrid']['ndcg@10'] - base['hybrid']['ndcg@10']:+.4f}, "
+                  f"ask p50 {r['ask_p50_ms'] - base['ask_p50_ms']:+.1f} ms")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Export the embedding model to ONNX once, check it against torch, and cache it with its hash.
+
+The export runs offline from the verified ``model.safetensors`` (``torch.onnx.export``), on first
+use or ahead of time with ``citeqa model export``. Before the file is used it must reproduce the
+torch vectors on :data:`CHECK_TEXTS` (every pooled vector and every token vector at cosine
+>= :data:`MIN_COSINE`). The file's sha256, the weights it came from and the check's result are
+recorded beside it; a later start re-hashes the file and re-exports when it no longer matches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.encoders import OnnxEncoder, TorchEncoder
+from index.errors import ModelError
+from index.locking import dir_lock
+
+log = logging.getLogger(__name__)
+
+MIN_COSINE = 0.9999
+OPSET = 17
+FORMAT = 1  # bump when the exported graph's inputs/outputs change
+
+# Short and long, questions and prose, digits, accents, and one text past the 256-token limit.
+CHECK_TEXTS = [
+    "Who controls the town now?",
+    "x",
+    "ISIS fighters retook the Syrian border town of Abu Kamal on Thursday, a monitoring group said.",
+    "The bridge toll is four crowns for cars and one crown for bicycles; lorries pay by the axle.",
+    "Al-Baghdadi's whereabouts remain unknown, según fuentes locales, après la chute de Raqqa.",
+    "In 2017, 1,250 people were displaced; by March 2018 the figure had risen to 3,400 (UNHCR).",
+    "Vitamin D supplementation did not reduce the incidence of fractures in older adults.",
+    "How many crowns does a car pay?",
+    " ".join(f"Item {i} was counted on day {i % 7} at the northern depot." for i in range(60)),
+]
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """What the sidecar JSON says about one exported file."""
+
+    onnx_sha256: str
+    weights_sha256: str
+    min_cosine: float
+    passed: bool
+    exporter: str
+    seconds: float
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2) + "\n"
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/citeqa`` (``~/.cache/citeqa``): exported files are derived data, safe to delete."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "citeqa"
+
+
+def onnx_file(cache_dir: Path, weights_sha256: str) -> Path:
+    return cache_dir / "onnx" / f"embedding-{weights_sha256[:16]}-v{FORMAT}.onnx"
+
+
+def read_record(path: Path) -> ExportRecord | None:
+    try:
+        data = json.loads(path.with_suffix(".json").read_text())
+        return ExportRecord(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def compare(reference: TorchEncoder, candidate: OnnxEncoder, texts: list[str] | None = None) -> float:
+    """The smallest cosine between the two encoders' pooled vectors and real-token vectors."""
+    texts = texts or CHECK_TEXTS
+    want, got = reference.encode(texts), candidate.encode(texts)
+    if want.tokens.shape != got.tokens.shape or not np.array_equal(want.mask, got.mask):
+        return -1.0  # the tokenizers disagree: not the same model
+    worst = float(np.min(np.sum(want.pooled * got.pooled, axis=1)))
+    a, b = want.tokens[want.mask], got.tokens[got.mask]
+    cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return min(worst, float(cos.min()))
+
+
+def _export(model: Any, path: Path) -> None:
+    """``torch.onnx.export`` of the transformer inside a sentence-transformers model (token vectors out)."""
+    import torch
+
+    transformer = model[0].auto_model
+
+    class TokenVectors(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    # padded rows in the example, so the traced graph keeps a real attention mask
+    example = model.tokenizer(["an example sentence to trace", "short"], padding=True, return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "token_embeddings"]}
+    # The tracer warns about Python-level branches it freezes (padding checks that never apply to an
+    # encoder); the cosine check after the export is what decides whether the file is right.
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            TokenVectors(transformer.cpu()).eval(),
+            tuple(example[name] for name in names),
+            str(path),
+            input_names=names,
+            output_names=["token_embeddings"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def exported_model(
+    model_path: Path,
+    weights_sha256: str,
+    *,
+    cache_dir: Path,
+    load_torch: Callable[[], Any],
+    file_sha256: Callable[[Path], str],
+) -> tuple[Path, ExportRecord]:
+    """The checked ONNX file for these weights, exporting it first if the cache has none.
+
+    Args:
+        model_path: the verified sentence-transformers directory.
+        weights_sha256: its weights' hash (names the cached file).
+        cache_dir: where exports live (``CITEQA_MODEL_CACHE``).
+        load_torch: loads the torch model, only called when an export is needed.
+        file_sha256: the hash function used for the record.
+
+    Returns:
+        the file and its record; ``record.passed`` is False when the export does not reproduce torch.
+
+    Raises:
+        ModelError: the export itself failed (the ``onnx`` package missing, an unexportable model).
+    """
+    path = onnx_file(cache_dir, weights_sha256)
+    record = read_record(path)
+    if _still_valid(path, record, weights_sha256, file_sha256):
+        assert record is not None
+        return path, record
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # two processes starting at once export once: the second waits and then finds the file
+    with dir_lock(path.parent, "export.lock").held(timeout=600, purpose="exporting the embedding model"):
+        record = read_record(path)
+        if _still_valid(path, record, weights_sha256, file_sha256):
+            assert record is not None
+            return path, record
+        return path, _export_and_check(path, model_path, weights_sha256, load_torch, file_sha256)
+
+
+def _still_valid(path: Path, record: ExportRecord | None, weights: str, file_sha256: Callable[[Path], str]) -> bool:
+    if record is None or record.weights_sha256 != weights or not path.is_file():
+        return False
+    if file_sha256(path) != record.onnx_sha256:
+        log.warning("%s does not match its recorded sha256; exporting it again", path)
+        return False
+    return True
+
+
+def _export_and_check(
+    path: Path, model_path: Path, weights: str, load_torch: Callable[[], Any], file_sha256: Callable[[Path], str]
+) -> ExportRecord:
+    import torch
+
+    started = time.perf_counter()
+    log.info("exporting the embedding model to ONNX (once; cached in %s)", path.parent)
+    model = load_torch()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        _export(model, tmp)
+    except Exception as exc:  # the exporter raises many types; all mean "no ONNX file"
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"exporting the embedding model to ONNX failed: {exc}") from exc
+    try:
+        cosine = compare(TorchEncoder(model), OnnxEncoder(tmp, model_path))
+    except ModelError:
+        cosine = -1.0
+    record = ExportRecord(
+        onnx_sha256=file_sha256(tmp),
+        weights_sha256=weights,
+        min_cosine=round(cosine, 7),
+        passed=cosine >= MIN_COSINE,
+        exporter=f"torch {torch.__version__} opset {OPSET}",
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    os.replace(tmp, path)
+    sidecar = path.with_suffix(".json")
+    tmp_record = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
+    tmp_record.write_text(record.to_json())
+    os.replace(tmp_record, sidecar)
+    log.info("ONNX export done in %.1f s, smallest cosine to torch %.6f", record.seconds, cosine)
+    return record
