@@ -25,12 +25,12 @@ import numpy as np
 
 from index.encoders import Encoder, OnnxEncoder, TorchEncoder, fast_tokenizer, onnx_unsupported
 from index.errors import ModelError
-from index.onnx_export import MIN_COSINE, default_cache_dir, exported_model
+from index.onnx_export import INT8_MIN_COSINE, MIN_COSINE, default_cache_dir, exported_model
 from index.settings import BUNDLED_MODEL, Settings
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "onnx", "torch")
+BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
 DEVICES = ("auto", "cpu", "cuda")
 
 BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -109,7 +109,7 @@ class Embedder:
         batch_size: chunks per forward pass.
         load: False defers loading (and a first-time ONNX export) to the first embedding.
         backend: ``onnx``, ``torch`` or ``auto`` (ONNX Runtime when its export reproduces the torch
-            vectors and the device is the CPU; torch otherwise).
+            vectors and the device is the CPU; torch otherwise); ``onnx-int8`` only when asked for.
         device: ``cpu``, ``cuda`` or ``auto`` (cuda when torch sees one).
         cache_dir: where the ONNX export is kept (default ``~/.cache/citeqa``).
         encoder: an already built forward pass to use instead (benchmarks trying a variant).
@@ -190,7 +190,7 @@ class Embedder:
             if self._encoder is None:
                 self._encoder = self._make_encoder()
             encoder = self._encoder
-        dim = _configured_dimension(self.path) if encoder.backend == "onnx" else None
+        dim = _configured_dimension(self.path) if encoder.backend.startswith("onnx") else None
         if dim is None:
             model = self.model
             get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -211,11 +211,11 @@ class Embedder:
                 self.backend_notice = f"using torch: {exc}"
                 log.warning("embedding with torch instead of ONNX Runtime: %s", exc)
                 return TorchEncoder(self._torch_model(device), device=device)
-        if backend == "onnx":
-            return self._onnx_encoder(device)
+        if backend in ("onnx", "onnx-int8"):
+            return self._onnx_encoder(device, variant="int8" if backend == "onnx-int8" else "fp32")
         return TorchEncoder(self._torch_model(device), device=device)
 
-    def _onnx_encoder(self, device: str) -> OnnxEncoder:
+    def _onnx_encoder(self, device: str, *, variant: str = "fp32") -> OnnxEncoder:
         why = onnx_unsupported(self.path)
         if why:
             raise ModelError(f"the model in {self.path} cannot run on ONNX Runtime: {why}")
@@ -225,13 +225,15 @@ class Embedder:
             cache_dir=self.cache_dir,
             load_torch=lambda: self._torch_model("cpu"),
             file_sha256=file_sha256,
+            variant=variant,
         )
         if not record.passed:
+            floor = MIN_COSINE if variant == "fp32" else INT8_MIN_COSINE
             raise ModelError(
                 f"the ONNX export {onnx_path} does not reproduce the torch vectors "
-                f"(smallest cosine {record.min_cosine} < {MIN_COSINE})"
+                f"(smallest cosine {record.min_cosine} < {floor})"
             )
-        return OnnxEncoder(onnx_path, self.path, device=device)
+        return OnnxEncoder(onnx_path, self.path, device=device, backend="onnx" if variant == "fp32" else "onnx-int8")
 
     def _torch_model(self, device: str) -> Any:
         with self._load_lock:
@@ -298,7 +300,7 @@ class Embedder:
 
     def _input_embeddings(self) -> np.ndarray:
         weights = self.path / "model.safetensors"
-        if self.backend == "onnx" and weights.is_file():
+        if self.backend.startswith("onnx") and weights.is_file():
             from safetensors import safe_open
 
             with safe_open(str(weights), framework="np") as tensors:
@@ -310,7 +312,7 @@ class Embedder:
         return embeddings.weight.detach().cpu().numpy().astype(np.float32)
 
     def _word_pieces(self, words: Sequence[str]) -> list[list[int]]:
-        if self.backend == "onnx":
+        if self.backend.startswith("onnx"):
             if self._pieces is None:
                 self._pieces = fast_tokenizer(self.path, self.max_tokens)
                 self._pieces.no_padding()
