@@ -149,9 +149,8 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 
     print("loading the embedding model ...", file=sys.stderr)
     embedder = Embedder.from_settings(settings)
-    variant = "int8" if embedder.backend == "onnx-int8" else "fp32"
-    export = onnx_file(embedder.cache_dir, embedder.weights_sha256, variant)
-    record = read_record(export) if embedder.backend.startswith("onnx") else None
+    export = onnx_file(embedder.cache_dir, embedder.weights_sha256)
+    record = read_record(export) if embedder.backend == "onnx" else None
     info = {
         "model": embedder.name,
         "weights_sha256": embedder.weights_sha256,

@@ -103,7 +103,7 @@ class OnnxEncoder:
         onnx_path: the exported model (already verified against its recorded hash).
         model_path: the sentence-transformers directory it was exported from (tokenizer, limits).
         device: ``cpu`` or ``cuda`` (needs an onnxruntime build with the CUDA provider).
-        backend: the name reported for it (``onnx``, ``onnx-int8``).
+        backend: the name reported for it (``onnx``; benchmarks name their variants, e.g. ``onnx-int8``).
     """
 
     def __init__(self, onnx_path: Path, model_path: Path, *, device: str = "cpu", backend: str = "onnx") -> None:

@@ -8,10 +8,8 @@ vector at cosine >= :data:`MIN_COSINE`). The file's sha256, the weights it came 
 check's result are recorded beside it; a later start re-hashes the file and re-exports when it no
 longer matches.
 
-The ``int8`` variant (opt-in, ``CITEQA_EMBEDDING_BACKEND=onnx-int8``) is that file after ONNX
-Runtime's dynamic quantization with per-channel int8 weights. It cannot reproduce the torch vectors
-to 0.9999 (about 0.994 on average); it only has to pass :data:`INT8_MIN_COSINE`, a check that the
-quantization did not break the model. What it costs in retrieval is measured in eval/README.md.
+Int8 quantization is not offered: it was measured (eval/README.md, "Embedding backends") and lost
+accuracy on the sample-news and qa-dev evals; ``eval.bench_backends`` can still measure it.
 """
 
 from __future__ import annotations
@@ -35,10 +33,8 @@ from index.locking import dir_lock
 log = logging.getLogger(__name__)
 
 MIN_COSINE = 0.9999
-INT8_MIN_COSINE = 0.95
 OPSET = 17
 FORMAT = 2  # bump when the exported graph changes (2: eager attention, fused by ORT's optimizer)
-VARIANTS = ("fp32", "int8")
 
 # Short and long, questions and prose, digits, accents, and one text past the 256-token limit.
 CHECK_TEXTS = [
@@ -75,9 +71,8 @@ def default_cache_dir() -> Path:
     return Path(base) / "citeqa"
 
 
-def onnx_file(cache_dir: Path, weights_sha256: str, variant: str = "fp32") -> Path:
-    suffix = "" if variant == "fp32" else f"-{variant}"
-    return cache_dir / "onnx" / f"embedding-{weights_sha256[:16]}-v{FORMAT}{suffix}.onnx"
+def onnx_file(cache_dir: Path, weights_sha256: str) -> Path:
+    return cache_dir / "onnx" / f"embedding-{weights_sha256[:16]}-v{FORMAT}.onnx"
 
 
 def read_record(path: Path) -> ExportRecord | None:
@@ -163,25 +158,6 @@ def _fuse(path: Path, config: Any) -> None:
         log.warning("ONNX Runtime's optimizer could not fuse %s (%s); using the plain export", path.name, exc)
 
 
-def _quantize(source: Path, target: Path) -> None:
-    """Dynamic quantization: int8 weights per output channel, activations quantized on the fly."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    logging.disable(logging.WARNING)  # the quantizer logs advice about image models on the root logger
-    try:
-        quantize_dynamic(
-            source,
-            target,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            # the fused ops come from ORT's own domain, which shape inference cannot type
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
-    finally:
-        logging.disable(logging.NOTSET)
-
-
 def exported_model(
     model_path: Path,
     weights_sha256: str,
@@ -189,7 +165,6 @@ def exported_model(
     cache_dir: Path,
     load_torch: Callable[[], Any],
     file_sha256: Callable[[Path], str],
-    variant: str = "fp32",
 ) -> tuple[Path, ExportRecord]:
     """The checked ONNX file for these weights, exporting it first if the cache has none.
 
@@ -199,7 +174,6 @@ def exported_model(
         cache_dir: where exports live (``CITEQA_MODEL_CACHE``).
         load_torch: loads the torch model, only called when an export is needed.
         file_sha256: the hash function used for the record.
-        variant: ``fp32`` (the export) or ``int8`` (the export, quantized).
 
     Returns:
         the file and its record; ``record.passed`` is False when the export does not reproduce torch.
@@ -207,7 +181,7 @@ def exported_model(
     Raises:
         ModelError: the export itself failed (the ``onnx`` package missing, an unexportable model).
     """
-    path = onnx_file(cache_dir, weights_sha256, variant)
+    path = onnx_file(cache_dir, weights_sha256)
     record = read_record(path)
     if _still_valid(path, record, weights_sha256, file_sha256):
         assert record is not None
@@ -219,16 +193,7 @@ def exported_model(
         if _still_valid(path, record, weights_sha256, file_sha256):
             assert record is not None
             return path, record
-        if variant == "int8":
-            source, _ = exported_model(
-                model_path, weights_sha256, cache_dir=cache_dir, load_torch=load_torch, file_sha256=file_sha256
-            )
-            return path, _make_and_check(
-                path, model_path, weights_sha256, load_torch, file_sha256, lambda tmp: _quantize(source, tmp), "int8"
-            )
-        return path, _make_and_check(
-            path, model_path, weights_sha256, load_torch, file_sha256, lambda tmp: _export(load_torch(), tmp), "fp32"
-        )
+        return path, _export_and_check(path, model_path, weights_sha256, load_torch, file_sha256)
 
 
 def _still_valid(path: Path, record: ExportRecord | None, weights: str, file_sha256: Callable[[Path], str]) -> bool:
@@ -240,36 +205,31 @@ def _still_valid(path: Path, record: ExportRecord | None, weights: str, file_sha
     return True
 
 
-def _make_and_check(
-    path: Path,
-    model_path: Path,
-    weights: str,
-    load_torch: Callable[[], Any],
-    file_sha256: Callable[[Path], str],
-    make: Callable[[Path], None],
-    variant: str,
+def _export_and_check(
+    path: Path, model_path: Path, weights: str, load_torch: Callable[[], Any], file_sha256: Callable[[Path], str]
 ) -> ExportRecord:
     import onnxruntime
     import torch
 
     started = time.perf_counter()
-    log.info("exporting the embedding model to ONNX, %s (once; cached in %s)", variant, path.parent)
+    log.info("exporting the embedding model to ONNX (once; cached in %s)", path.parent)
+    model = load_torch()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        make(tmp)
-    except Exception as exc:  # the exporter and quantizer raise many types; all mean "no ONNX file"
+        _export(model, tmp)
+    except Exception as exc:  # the exporter raises many types; all mean "no ONNX file"
         tmp.unlink(missing_ok=True)
-        raise ModelError(f"exporting the embedding model to ONNX ({variant}) failed: {exc}") from exc
+        raise ModelError(f"exporting the embedding model to ONNX failed: {exc}") from exc
     try:
-        cosine = compare(TorchEncoder(load_torch()), OnnxEncoder(tmp, model_path))
+        cosine = compare(TorchEncoder(model), OnnxEncoder(tmp, model_path))
     except ModelError:
         cosine = -1.0
     record = ExportRecord(
         onnx_sha256=file_sha256(tmp),
         weights_sha256=weights,
         min_cosine=round(cosine, 7),
-        passed=cosine >= (MIN_COSINE if variant == "fp32" else INT8_MIN_COSINE),
-        exporter=f"torch {torch.__version__} opset {OPSET}, onnxruntime {onnxruntime.__version__}, {variant}",
+        passed=cosine >= MIN_COSINE,
+        exporter=f"torch {torch.__version__} opset {OPSET}, onnxruntime {onnxruntime.__version__}",
         seconds=round(time.perf_counter() - started, 2),
     )
     os.replace(tmp, path)
