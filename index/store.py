@@ -229,9 +229,19 @@ class ChromaStore:
     def count_chunks(self) -> int:
         return int(self.chunks.count())
 
-    def query(self, vector: np.ndarray, *, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
-        """Nearest chunks as (id, cosine similarity), best first."""
-        total = self.count_chunks()
+    def query(
+        self, vector: np.ndarray, *, k: int, where: dict[str, Any] | None = None, total: int | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest chunks as (id, cosine similarity), best first.
+
+        Args:
+            vector: the query vector.
+            k: how many.
+            where: Chroma metadata filter.
+            total: the number of stored chunks when the caller knows it (counting takes time that
+                grows with the collection).
+        """
+        total = self.count_chunks() if total is None else total
         if total == 0:
             return []
         got = self.chunks.query(
