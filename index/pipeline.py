@@ -186,12 +186,11 @@ class DocumentIndex:
         # only the chunks a document's record lists: others are a writer's work in progress (or
         # what a killed writer left) and must not be cited
         listed = {cid: doc_id for doc_id, meta in records.items() for cid in chunk_ids_from_meta(meta)}
-        stored = self.store.get_chunks(doc_ids=list(records))
+        stored = self.store.iter_chunks(list(records))
         self._load_local(item for item in stored if listed.get(item.id) == item.metadata.get("doc_id"))
         for doc_id, meta in records.items():
             self._doc_hashes[doc_id] = version_key(meta)
-        if len(stored) >= BULK_LOAD:
-            del stored
+        if len(listed) >= BULK_LOAD:
             release_free_memory()
 
     def _refresh_after_write(self, doc_ids: Iterable[str]) -> None:
