@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup run test lint browser bench-index clean
+.PHONY: setup run test lint browser bench-index bench-scale clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ test: setup browser
 lint: setup
 	$(VENV)/bin/ruff check index qa api eval tests
 	$(VENV)/bin/mypy index qa api
+
+# 10k/30k/100k-chunk collections from SciFact (../shared/data/scifact), built once under
+# ../scale-cache and reused; niced: it runs for a long time on a small machine.
+bench-scale: setup
+	nice -n 19 $(PY) -m eval.bench_scale --out ../scale-cache/bench-scale.json
 
 clean:
 	rm -rf $(VENV) .citeqa

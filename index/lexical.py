@@ -37,6 +37,7 @@ _SKELETON_DROP = re.compile(r"[aeiouyhw\W_\d]+")
 _POSSESSIVE = re.compile(r"['’]s$")
 _REPEATS = re.compile(r"(.)\1+")
 SKELETON_WEIGHT = 0.5
+STEM_CACHE_WORDS = 500_000
 
 
 @functools.lru_cache(maxsize=262_144)  # the answerer asks for the same words' keys on every question
@@ -58,6 +59,9 @@ class Analyzer:
         self._stemmer = Stemmer.Stemmer("english")
         self._terms_cache: dict[str, frozenset[str]] = {}
         self._cache_size = cache_size
+        # word -> its stems: building BM25 analyses every chunk, and most words recur, so each
+        # distinct word is split and stemmed once (the stemmer treats words independently)
+        self._stem_cache: dict[str, tuple[str, ...]] = {}
 
     def terms_of(self, text: str) -> frozenset[str]:
         """Every term a text can match (its document terms and query-side name keys), cached:
@@ -108,9 +112,17 @@ class Analyzer:
                     weights[key] = SKELETON_WEIGHT
         return weights
 
-    def _stems(self, words: Iterable[str]) -> list[str]:
-        lowered = [part for w in words for part in _PARTS.split(w.lower()) if part]
-        return self._stemmer.stemWords([w for w in lowered if w not in STOPWORDS])
+    def _stems(self, words: Sequence[str]) -> list[str]:
+        cache = self._stem_cache
+        missing = [w for w in dict.fromkeys(words) if w not in cache]
+        if missing:
+            if len(cache) + len(missing) > STEM_CACHE_WORDS:
+                cache.clear()
+            parts = [[p for p in _PARTS.split(w.lower()) if p and p not in STOPWORDS] for w in missing]
+            stems = iter(self._stemmer.stemWords([p for word_parts in parts for p in word_parts]))
+            for word, word_parts in zip(missing, parts, strict=True):
+                cache[word] = tuple(next(stems) for _ in word_parts)
+        return [stem for w in words for stem in cache[w]]
 
 
 @dataclass(frozen=True)
@@ -177,7 +189,9 @@ class BM25Index:
             self._row_terms.append(tuple(counts))
             for term, tf in counts.items():
                 self._postings.setdefault(term, {})[row] = tf
-                self._cache.pop(term, None)
+            if self._cache:  # empty while the index is first built
+                for term in counts:
+                    self._cache.pop(term, None)
         self._length_array = None
 
     def remove(self, chunk_ids: Iterable[str]) -> None:

@@ -8,11 +8,10 @@ the same Chroma server). So after any add or delete, in any process, both hold t
 
 from __future__ import annotations
 
-import json
+import ctypes
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +24,29 @@ from index.lexical import BM25Index, LexicalHit
 from index.loaders import load_paths
 from index.locking import command_line, dir_lock
 from index.models import AddReport, Chunk, Document, DocumentInfo
+from index.records import IndexedChunk, day_number, indexed_chunk, version_key
 from index.settings import Settings
-from index.store import ChromaStore, StoredChunk, chunk_ids_from_meta, decode_vectors, encode_vectors, make_client
+from index.store import ChromaStore, StoredChunk, chunk_ids_from_meta, make_client
+from index.writing import write_group
+
+__all__ = ["DocumentIndex", "IndexStats", "IndexedChunk", "ProgressFactory", "day_number"]
 
 ProgressFactory = Callable[[int, str], Any]  # (total, description) -> object with update(n) and close()
 DOCS_PER_GROUP = 256
+BULK_LOAD = 5000  # chunks: loading this many leaves freed memory worth handing back
 
 
-@dataclass(frozen=True)
-class IndexedChunk:
-    """A chunk as the answerer sees it: text, offsets, citation metadata and sentence vectors."""
+def release_free_memory() -> None:
+    """Give memory freed by a bulk load back to the operating system.
 
-    id: str
-    doc_id: str
-    text: str
-    start: int
-    end: int
-    title: str
-    source: str | None
-    url: str | None
-    published_at: str | None
-    sentences: tuple[tuple[int, int], ...]
-    sentence_vectors: np.ndarray
+    Loading a large index reads every chunk's text and metadata; glibc keeps the freed pages of
+    those transient objects in the process (about 10 kB per chunk, measured at 10k chunks), which
+    would put a 100k-chunk server well over its memory budget. Elsewhere this does nothing.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -59,28 +59,6 @@ class IndexStats:
     store: str
     data_dir: str | None
     disk_bytes: int | None
-
-
-def _chunk_spans(chunk: Chunk) -> list[list[int]]:
-    """Sentence spans of a chunk relative to its start."""
-    return [[s - chunk.start, e - chunk.start] for s, e in chunk.sentences]
-
-
-def _relative_spans(meta: dict[str, Any]) -> list[list[int]]:
-    """Sentence spans recorded in stored chunk metadata, relative to the chunk start."""
-    start = int(meta.get("start", 0))
-    return [[int(s) - start, int(e) - start] for s, e in json.loads(meta.get("sentences") or "[]")]
-
-
-def _version(meta: dict[str, Any]) -> str:
-    """What identifies a stored document's chunks: its content hash and its chunk ids (re-chunking
-    with other settings keeps the hash but changes the ids)."""
-    return f"{meta.get('content_hash', '')}|{meta.get('chunk_ids', '')}"
-
-
-def day_number(value: date) -> int:
-    """Days since 1970-01-01, the form date filters compare."""
-    return (value - date(1970, 1, 1)).days
 
 
 class DocumentIndex:
@@ -96,10 +74,11 @@ class DocumentIndex:
         self.lexical = BM25Index()
         self._chunks: dict[str, IndexedChunk] = {}
         self._doc_chunks: dict[str, set[str]] = {}
-        self._doc_hashes: dict[str, str] = {}  # doc id -> _version() of what is loaded locally
+        self._doc_hashes: dict[str, str] = {}  # doc id -> version_key() of what is loaded locally
         self._generation = ""
         self._local_changes = 0  # bumped whenever the in-memory chunk table changes
         self._sources: tuple[int, frozenset[str]] = (-1, frozenset())
+        self._count: tuple[str | None, int] = (None, 0)  # (generation, chunks stored in Chroma)
         self._lock = threading.RLock()
 
     @classmethod
@@ -153,6 +132,12 @@ class DocumentIndex:
         if not lock.try_acquire(purpose=f"recovering ({command_line()})"):
             return
         try:
+            # Opening loaded every chunk a record lists (each by its own document's record): when
+            # Chroma holds no more chunks than that and nobody wrote since, there are no orphans,
+            # and the full scan of chunk metadata (the slowest part of opening a large index) is
+            # not needed.
+            if self.store.count_chunks() == len(self._chunks) and self.store.generation() == self._generation:
+                return
             found = check_index(self)
             if found.orphan_chunks:
                 repair_index(self, found)
@@ -182,18 +167,44 @@ class DocumentIndex:
             if token == self._generation and not force:
                 return False
             registry = self.store.document_metadata()
-            stale = [d for d in self._doc_hashes if _version(registry.get(d, {})) != self._doc_hashes[d]]
+            stale = [d for d in self._doc_hashes if version_key(registry.get(d, {})) != self._doc_hashes[d]]
             self._drop_local(stale)
-            fresh = [d for d, meta in registry.items() if d not in self._doc_hashes]
-            # only the chunks a registry record lists: others are a writer's work in progress (or
-            # what a killed writer left) and must not be cited
-            listed = {cid for d in fresh for cid in chunk_ids_from_meta(registry[d])}
-            stored = self.store.get_chunks(doc_ids=fresh) if fresh else []
-            self._load_local(item for item in stored if item.id in listed)
-            for doc_id in fresh:
-                self._doc_hashes[doc_id] = _version(registry[doc_id])
+            fresh = [d for d in registry if d not in self._doc_hashes]
+            self._load_documents({d: registry[d] for d in fresh})
             self._generation = token
             return bool(stale or fresh)
+
+    def _load_documents(self, records: dict[str, dict[str, Any]]) -> None:
+        """Load the chunks that these registry records list into BM25 and the chunk table."""
+        if not records:
+            return
+        # only the chunks a document's record lists: others are a writer's work in progress (or
+        # what a killed writer left) and must not be cited
+        listed = {cid: doc_id for doc_id, meta in records.items() for cid in chunk_ids_from_meta(meta)}
+        stored = self.store.iter_chunks(list(records))
+        self._load_local(item for item in stored if listed.get(item.id) == item.metadata.get("doc_id"))
+        for doc_id, meta in records.items():
+            self._doc_hashes[doc_id] = version_key(meta)
+        if len(listed) >= BULK_LOAD:
+            release_free_memory()
+
+    def _refresh_after_write(self, doc_ids: Iterable[str]) -> None:
+        """Tell other processes about this process's write (a new generation token) and reload the
+        documents it wrote.
+
+        On an embedded data dir the writer holds the write lock and was in sync when it took it, so
+        only these documents can have changed: reloading them is what a full :meth:`sync` would
+        do, at a cost that grows with the write and not with the collection (a full sync reads
+        every registry record). On a Chroma server others may have written meanwhile, so the
+        whole registry is compared.
+        """
+        self._generation = self.store.bump_generation()
+        if self.settings.chroma_server:
+            self.sync(force=True)
+            return
+        ids = sorted(set(doc_ids))
+        self._drop_local(ids)
+        self._load_documents(self.store.document_metadata(ids))
 
     def _drop_local(self, doc_ids: Iterable[str]) -> None:
         self._local_changes += 1
@@ -209,28 +220,12 @@ class DocumentIndex:
         batch_ids: list[str] = []
         batch_texts: list[str] = []
         for item in stored:
-            chunk = self._indexed_chunk(item)
+            chunk = indexed_chunk(item, self.embedder.dim)
             self._chunks[chunk.id] = chunk
             self._doc_chunks.setdefault(chunk.doc_id, set()).add(chunk.id)
             batch_ids.append(chunk.id)
             batch_texts.append(chunk.text)
         self.lexical.add(batch_ids, batch_texts)
-
-    def _indexed_chunk(self, item: StoredChunk) -> IndexedChunk:
-        meta = item.metadata
-        return IndexedChunk(
-            id=item.id,
-            doc_id=str(meta["doc_id"]),
-            text=item.text,
-            start=int(meta["start"]),
-            end=int(meta["end"]),
-            title=str(meta.get("title", "")),
-            source=meta.get("source"),
-            url=meta.get("url"),
-            published_at=meta.get("published_at"),
-            sentences=tuple(tuple(s) for s in json.loads(meta.get("sentences") or "[]")),  # type: ignore[misc]
-            sentence_vectors=decode_vectors(meta.get("sentence_vectors") or "", self.embedder.dim),
-        )
 
     def document_version(self, doc_id: str) -> str:
         """The version key of one document (content hash and chunk ids; "" when not indexed)."""
@@ -271,9 +266,24 @@ class DocumentIndex:
         """
         with self._lock:
             known = len(self._chunks)
-        strays = max(0, self.store.count_chunks() - known)
-        hits = self.store.query(vector, k=k + strays, where=where)
-        return [(cid, score) for cid, score in hits if cid in self._chunks][:k]
+        total = self._stored_count()
+        want = k + max(0, total - known)
+        hits = self.store.query(vector, k=want, where=where, total=total)
+        found = [(cid, score) for cid, score in hits if cid in self._chunks]
+        if len(found) < k and len(hits) >= min(want, total):
+            # Chroma may hold more chunks than counted (another process is writing): count afresh
+            total = self._stored_count(recount=True)
+            want = k + max(0, total - known)
+            hits = self.store.query(vector, k=want, where=where, total=total)
+            found = [(cid, score) for cid, score in hits if cid in self._chunks]
+        return found[:k]
+
+    def _stored_count(self, *, recount: bool = False) -> int:
+        """Chunks stored in Chroma, counted once per generation: a count takes time that grows with
+        the collection, and only a write changes it."""
+        if recount or self._count[0] != self._generation:
+            self._count = (self._generation, self.store.count_chunks())
+        return self._count[1]
 
     def lexical_search(self, query: str, *, k: int, allowed: set[str] | None = None) -> list[LexicalHit]:
         with self._lock:
@@ -374,103 +384,15 @@ class DocumentIndex:
             try:
                 for lo in range(0, len(todo), DOCS_PER_GROUP):
                     group = todo[lo : lo + DOCS_PER_GROUP]
-                    self._write_group(group, existing, stored_chunks, report, bar)
+                    write_group(
+                        self, group, existing=existing, stored_chunks=stored_chunks, report=report, bar=bar
+                    )
             finally:
                 if bar is not None:
                     bar.close()
                 if todo:
-                    self._generation = self.store.bump_generation()
-                    self.sync(force=True)
+                    self._refresh_after_write(doc.id for doc, _ in todo)
         return report
-
-    def _write_group(
-        self,
-        group: list[tuple[Document, list[Chunk]]],
-        existing: dict[str, dict[str, Any]],
-        stored_chunks: dict[str, set[str]],
-        report: AddReport,
-        bar: Any,
-    ) -> None:
-        all_chunks = [c for _, chunks in group for c in chunks]
-        kept = self.store.chunk_vectors([c.id for c in all_chunks if c.id in stored_chunks.get(c.doc_id, set())])
-        # Same text can split into other sentences when the rest of the document changed (hard-wrap
-        # detection looks at the whole text); stored sentence vectors are only reusable if the spans match.
-        by_id = {c.id: c for c in all_chunks}
-        kept = {cid: got for cid, got in kept.items() if _relative_spans(got[1]) == _chunk_spans(by_id[cid])}
-        new = [c for c in all_chunks if c.id not in kept]
-        if bar is not None and kept:
-            bar.update(len(kept))
-        embedded = self.embedder.embed_chunks(
-            [c.text for c in new],
-            [[(s - c.start, e - c.start) for s, e in c.sentences] for c in new],
-            on_progress=bar.update if bar is not None else None,
-        )
-        vectors: dict[str, tuple[np.ndarray, str]] = {
-            c.id: (e.chunk, encode_vectors(e.sentences)) for c, e in zip(new, embedded, strict=True)
-        }
-        for cid, (vec, meta) in kept.items():
-            vectors[cid] = (vec, str(meta.get("sentence_vectors", "")))
-        report.chunks_embedded += len(new)
-        docs_by_id = {doc.id: doc for doc, _ in group}
-        metadatas = [self._chunk_metadata(docs_by_id[c.doc_id], c, vectors[c.id][1]) for c in all_chunks]
-        if all_chunks:
-            self.store.upsert_chunks(
-                [c.id for c in all_chunks],
-                np.stack([vectors[c.id][0] for c in all_chunks]),
-                [c.text for c in all_chunks],
-                metadatas,
-            )
-        # The registry record is the commit point: it names the new chunks only once they are
-        # written, and the chunks it no longer names go only after it. A process killed at any point
-        # leaves, at worst, chunks no record names; readers ignore those and the next writer to open
-        # the index (or `citeqa index check --repair`) deletes them.
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        doc_vectors, doc_metas = [], []
-        for doc, chunks in group:
-            mean = np.mean([vectors[c.id][0] for c in chunks], axis=0)
-            doc_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-            doc_metas.append({**self._doc_metadata(doc, chunks, now), "chunking": self._chunking})
-        self.before_registry_write()
-        self.store.put_documents([d.id for d, _ in group], np.stack(doc_vectors), [d.text for d, _ in group], doc_metas)
-        stale = [cid for doc, chunks in group for cid in stored_chunks.get(doc.id, set()) - {c.id for c in chunks}]
-        self.store.delete_chunks(stale)
-        report.chunks_removed += len(stale)
-        for doc, _ in group:
-            (report.updated if doc.id in existing else report.added).append(doc.id)
-
-    @staticmethod
-    def _chunk_metadata(doc: Document, chunk: Chunk, sentence_vectors: str) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "doc_id": doc.id,
-            "index": chunk.index,
-            "start": chunk.start,
-            "end": chunk.end,
-            "title": doc.title,
-            "sentences": json.dumps([list(s) for s in chunk.sentences]),
-            "sentence_vectors": sentence_vectors,
-        }
-        # Absent fields are written as None, which makes Chroma delete the key: an upsert merges
-        # metadata, so a re-added document would otherwise keep its old source, url and date.
-        meta["source"] = doc.source or None
-        meta["url"] = doc.url or None
-        meta["published_at"] = doc.published_at.isoformat() if doc.published_at else None
-        meta["published_day"] = day_number(doc.published_at) if doc.published_at else None
-        return meta
-
-    @staticmethod
-    def _doc_metadata(doc: Document, chunks: list[Chunk], now: str) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "title": doc.title,
-            "content_hash": doc.content_hash,
-            "chunk_count": len(chunks),
-            "chunk_ids": json.dumps([c.id for c in chunks]),
-            "chars": len(doc.text),
-            "added_at": now,
-        }
-        for key, value in (("source", doc.source), ("url", doc.url), ("path", doc.path)):
-            meta[key] = value or None  # None deletes a key the previous version had (see above)
-        meta["published_at"] = doc.published_at.isoformat() if doc.published_at else None
-        return meta
 
     def delete(self, doc_id: str) -> int:
         """Delete a document and its chunks from Chroma and BM25.
@@ -489,6 +411,5 @@ class DocumentIndex:
             # registry record first: a kill in between leaves unlisted chunks, which recovery removes
             self.store.delete_documents([doc_id])
             self.store.delete_chunks(ids)
-            self._generation = self.store.bump_generation()
-            self.sync(force=True)
+            self._refresh_after_write([doc_id])
             return len(ids)

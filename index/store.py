@@ -17,7 +17,7 @@ import functools
 import inspect
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,12 +183,7 @@ class ChromaStore:
         """Every stored chunk (or those of ``doc_ids``), fetched in pages."""
         found: list[StoredChunk] = []
         if doc_ids is not None:
-            for lo in range(0, len(doc_ids), 500):
-                got = self.chunks.get(
-                    where={"doc_id": {"$in": list(doc_ids[lo : lo + 500])}}, include=["documents", "metadatas"]
-                )
-                found += self._stored(got)
-            return found
+            return list(self.iter_chunks(doc_ids))
         offset = 0
         while True:
             got = self.chunks.get(limit=page, offset=offset, include=["documents", "metadatas"])
@@ -196,6 +191,18 @@ class ChromaStore:
                 return found
             found += self._stored(got)
             offset += len(got["ids"])
+
+    def iter_chunks(self, doc_ids: Sequence[str]) -> Iterator[StoredChunk]:
+        """The stored chunks of ``doc_ids``, fetched 500 documents at a time as they are consumed
+        (loading a large index then never holds every chunk's metadata at once)."""
+        for lo in range(0, len(doc_ids), 500):
+            try:  # raised while the caller iterates, outside what _wrap_chroma_errors wraps
+                got = self.chunks.get(
+                    where={"doc_id": {"$in": list(doc_ids[lo : lo + 500])}}, include=["documents", "metadatas"]
+                )
+            except Exception as exc:
+                raise StoreError(f"Chroma failed in iter_chunks: {type(exc).__name__}: {exc}") from exc
+            yield from self._stored(got)
 
     @staticmethod
     def _stored(got: dict[str, Any]) -> list[StoredChunk]:
@@ -229,9 +236,19 @@ class ChromaStore:
     def count_chunks(self) -> int:
         return int(self.chunks.count())
 
-    def query(self, vector: np.ndarray, *, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
-        """Nearest chunks as (id, cosine similarity), best first."""
-        total = self.count_chunks()
+    def query(
+        self, vector: np.ndarray, *, k: int, where: dict[str, Any] | None = None, total: int | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest chunks as (id, cosine similarity), best first.
+
+        Args:
+            vector: the query vector.
+            k: how many.
+            where: Chroma metadata filter.
+            total: the number of stored chunks when the caller knows it (counting takes time that
+                grows with the collection).
+        """
+        total = self.count_chunks() if total is None else total
         if total == 0:
             return []
         got = self.chunks.query(

@@ -243,3 +243,34 @@ def test_changing_the_chunk_settings_rechunks_on_re_add(tmp_path, embedder):
     assert len(after) > len(before)
     assert set(smaller.store.all_chunk_ids()) == smaller.lexical.ids() == after
     assert all(len(smaller.chunk(c).text) <= 400 for c in after)
+
+
+def test_after_adds_edits_and_deletes_memory_matches_a_fresh_open(
+    empty_index: DocumentIndex, corpus: Path, embedder: Embedder
+) -> None:
+    """A writer reloads only what it wrote; what it then holds must be what opening the index loads."""
+    empty_index.add_paths([corpus])
+    path = corpus / f"{DOC_DEFEAT}.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace(EDIT_FROM, EDIT_TO), encoding="utf-8")
+    assert empty_index.add_paths([corpus]).updated == [DOC_DEFEAT]
+    empty_index.add_documents([Document(id="note", title="Note", text="A short note about Abu Kamal and Rawa.")])
+    empty_index.delete(DOC_RETAKE)
+
+    reopened = DocumentIndex.open(empty_index.settings, embedder=embedder)
+
+    def view(index: DocumentIndex) -> dict[str, tuple[object, ...]]:
+        return {
+            cid: (c.doc_id, c.text, c.start, c.end, c.sentences, c.sentence_vectors.tobytes())
+            for cid in index.chunk_ids()
+            if (c := index.chunk(cid)) is not None
+        }
+
+    assert view(empty_index) == view(reopened) and len(view(reopened)) == len(assert_consistent(reopened))
+    for doc_id in (DOC_DEFEAT, DOC_RETAKE, "note"):
+        assert empty_index.document_version(doc_id) == reopened.document_version(doc_id)
+    for query in ("Boukamal propaganda hideouts", "Abu Kamal Rawa", "mortar shell"):
+        # sorted: equal scores may come in another order (rows are numbered in load order)
+        assert sorted((h.chunk_id, round(h.score, 5)) for h in empty_index.lexical_search(query, k=50)) == sorted(
+            (h.chunk_id, round(h.score, 5)) for h in reopened.lexical_search(query, k=50)
+        )
+    assert empty_index.sources() == reopened.sources()
