@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup run test lint browser bench-index clean
+.PHONY: setup run test lint browser bench-index train-reader clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,15 @@ test: setup browser
 lint: setup
 	$(VENV)/bin/ruff check index qa api eval tests
 	$(VENV)/bin/mypy index qa api
+
+# Train the span reader on ../shared/data/squad-train-pages (hours on 2 CPU cores; minutes on a GPU),
+# then write fp32 and int8 ONNX files into READER_OUT. Copy the one that holds its F1 (see
+# `python -m eval.bench_reader --model ...`) to qa/models/reader/reader.onnx and update READER_SHA256.
+READER_OUT ?= /tmp/citeqa-reader-run
+READER_ARGS ?= --batch-size 16 --lr 8e-5 --epochs 1 --bf16 1 --max-minutes 78
+train-reader: setup
+	nice -n 19 $(PY) -m qa.reader.train --out $(READER_OUT) $(READER_ARGS)
+	nice -n 19 $(PY) -m qa.reader.export --run $(READER_OUT)
 
 clean:
 	rm -rf $(VENV) .citeqa
