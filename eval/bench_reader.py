@@ -1,6 +1,6 @@
 """Benchmark: the trained reader alone (SQuAD 2.0 EM/F1, no-answer accuracy, refusal F1, speed).
 
-    python -m eval.bench_reader [--model FILE.onnx ...] [--heldout] [--top-k 3] [--limit N]
+    python -m eval.bench_reader [--model FILE.onnx ...] [--heldout] [--top-k 3] [--no-retrieved] [--limit N]
 
 For each model: load time, the latency of one 256-token window, then
 
@@ -132,11 +132,11 @@ def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     """One block of figures, a row per setting."""
     print(f"\n{title}")
     cols = ["n", "EM", "F1", "HasAns F1", "NoAns acc", "refusal F1"]
-    print(f"  {'':<34}" + "".join(f"{c:>11}" for c in cols))
+    print(f"  {'':<40}" + "".join(f"{c:>11}" for c in cols))
     for name, m in rows.items():
         cells = [f"{m[c]:>11.0f}" if c == "n" else f"{m[c]:>11.3f}" if c in ("NoAns acc", "refusal F1")
                  else f"{m[c]:>11.1f}" for c in cols]
-        print(f"  {name:<34}" + "".join(cells))
+        print(f"  {name:<40}" + "".join(cells))
 
 
 def one_window_ms(reader: Reader, passage: str, repeats: int = 20) -> float:
@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", type=Path, help="ONNX file(s); default: the shipped one")
     parser.add_argument("--heldout", action="store_true", help="also score the training file's held-out articles")
     parser.add_argument("--top-k", type=int, default=3)
+    parser.add_argument("--no-retrieved", action="store_true", help="skip the top-k setting (the slowest)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions of each set (smoke runs)")
     args = parser.parse_args(argv)
     models = args.model or [READER_DIR / READER_FILE]
@@ -180,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             tables[f"heldout @ shipped {NO_ANSWER_THRESHOLD:+.2f}"] = metrics(rows, NO_ANSWER_THRESHOLD)
             tables["heldout @ 0"] = metrics(rows, 0.0)
             tables[f"heldout @ its best {t:+.2f}"] = metrics(rows, t)
-        for name, items in (("squad2 paragraph", paragraph), (f"squad2 top-{args.top_k}", retrieved)):
+        settings = [("squad2 paragraph", paragraph)]
+        if not args.no_retrieved:
+            settings.append((f"squad2 top-{args.top_k}", retrieved))
+        for name, items in settings:
             rows = read_all(reader, items, name)
             fold0 = [r for r in rows if fold_of(r.case_id, 2) == 0]
             fold1 = [r for r in rows if fold_of(r.case_id, 2) == 1]
@@ -188,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             tables[f"{name} fold1 @ fold0 best {t:+.2f}"] = metrics(fold1, t)
             tables[f"{name} fold1 @ shipped"] = metrics(fold1, NO_ANSWER_THRESHOLD)
             tables[f"{name} all @ shipped"] = metrics(rows, NO_ANSWER_THRESHOLD)
+            tables[f"{name} fold1, never refusing"] = metrics(fold1, float("inf"))
             ms = [1000 * r.seconds for r in rows]
             print(f"{name}: per-question read p50 {percentile(ms, 50):.1f} ms, p95 {percentile(ms, 95):.1f} ms")
         print_table(f"{path.name}: SQuAD 2.0 figures", tables)

