@@ -20,7 +20,7 @@ from qa.reader.data import file_sha256
 
 READER_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
 READER_FILE = "reader.onnx"
-READER_SHA256 = ""
+READER_SHA256 = "c806750601665dbc3230160922672dd2224ad86244b52e564ad2a99b4b11811c"
 # no_answer_score above this: "no answer" (picked on the training file's held-out articles, README)
 NO_ANSWER_THRESHOLD = 0.0
 
