@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup run test lint browser bench-index bench-scale clean
+.PHONY: setup run test lint browser bench-index bench-scale train-reader clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,16 @@ lint: setup
 # ../scale-cache and reused; niced: it runs for a long time on a small machine.
 bench-scale: setup
 	nice -n 19 $(PY) -m eval.bench_scale --out ../scale-cache/bench-scale.json
+
+# Train the span reader on ../shared/data/squad-train-pages (hours on 2 CPU cores; minutes on a GPU),
+# then write fp32 and int8 ONNX files into READER_OUT. Copy the one that holds its F1 (see
+# `python -m eval.bench_reader --model ...`) to qa/models/reader/reader.onnx and update READER_SHA256.
+READER_OUT ?= /tmp/citeqa-reader-run
+# (the shipped weights came from this plus --max-minutes 78, then a second stage: qa/models/reader/README.md)
+READER_ARGS ?= --batch-size 16 --lr 8e-5 --epochs 1 --bf16 1
+train-reader: setup
+	nice -n 19 $(PY) -m qa.reader.train --out $(READER_OUT) $(READER_ARGS)
+	nice -n 19 $(PY) -m qa.reader.export --run $(READER_OUT)
 
 clean:
 	rm -rf $(VENV) .citeqa
