@@ -149,7 +149,7 @@ class LLMCheckOut(BaseModel):
     )
     fallback: str | None = Field(
         description="Why the extractive answer was shown instead (llm_error, timeout, not_answered, empty, "
-        "nothing_supported); null when the LLM's answer was shown."
+        "nothing_supported, misses_answer); null when the LLM's answer was shown."
     )
 
 

@@ -34,6 +34,7 @@ FALLBACKS = {
     "not_answered": "the LLM found no answer in the passages",
     "empty": "the LLM's reply was empty",
     "nothing_supported": "the LLM answer had no sentence supported by a valid citation",
+    "misses_answer": "the LLM answer does not state the answer the documents give",
 }
 
 
@@ -109,6 +110,10 @@ class LLMAnswerer:
         text, citations = self._compose(checked)
         if not citations:
             return self._fallback(fallback, "nothing_supported", _removed_text(checked), checked=checked)
+        if fallback.answer and not mentions(text, fallback.answer):
+            # Supported is not the same as answering: a weak model often copies a true but beside-the-
+            # point sentence. The short answer the evidence gives must be in what the model says.
+            return self._fallback(fallback, "misses_answer", repr(fallback.answer), checked=checked)
         conflicts = _renumber_conflicts(fallback, citations)
         removed = _removed_text(checked)
         return Answer(
@@ -123,7 +128,7 @@ class LLMAnswerer:
             notice=removed.replace(" removed:", " removed from the LLM answer:", 1) if removed else None,
             signals=fallback.signals,
             llm_check=_summary(checked),
-            **_answer_phrase(fallback, text),
+            **_answer_phrase(fallback),
         )
 
     def _call(self, question: str, passages: list[Passage], history: Sequence[Message]) -> tuple[str, bool]:
@@ -214,14 +219,11 @@ def _renumber_conflicts(fallback: Answer, citations: list[Citation]) -> list[Con
     return sides
 
 
-def _answer_phrase(fallback: Answer, text: str) -> dict[str, Any]:
-    """The extractive answer's short answer (a document span), kept when the LLM's text states it."""
-    phrase = fallback.answer
-    if phrase and mentions(text, phrase):
-        return {
-            "answer": phrase,
-            "answer_doc_id": fallback.answer_doc_id,
-            "answer_start": fallback.answer_start,
-            "answer_end": fallback.answer_end,
-        }
-    return {}
+def _answer_phrase(fallback: Answer) -> dict[str, Any]:
+    """The extractive answer's short answer (a document span), which the LLM's text was checked to state."""
+    return {
+        "answer": fallback.answer,
+        "answer_doc_id": fallback.answer_doc_id,
+        "answer_start": fallback.answer_start,
+        "answer_end": fallback.answer_end,
+    }

@@ -33,6 +33,7 @@ from index.chunking import split_sentences
 from index.lexical import STOPWORDS
 from index.pipeline import DocumentIndex, IndexedChunk
 from qa.citations import Citation
+from qa.instructions import is_instruction
 from qa.types import Passage
 
 SUPPORT_OVERLAP = 0.5  # share of a sentence's content words found in the cited span
@@ -72,16 +73,6 @@ _ABOUT_PASSAGES = re.compile(
     r"^\W*(?:(?:the|these|this)\s+)?(?:passages?|documents?|context|texts?|sources?)\s+(?:do(?:es)?\s*n[o']t|"
     r"(?:does|do)\s+not|did\s+not|never|say|says|mention|mentions|contain|contains|provide|provides)\b"
     r"|^\W*i\s+(?:do\s*n[o']t|cannot|can'?t|am\s+not)\b|not\s+answered|^\W*(?:question|passages?)\s*:",
-    re.IGNORECASE,
-)
-# Sentences addressed to an assistant rather than to a reader: imperatives to answer or ignore,
-# talk of prompts and instructions. News prose rarely opens a sentence with "Say ..." or "Ignore ...".
-_INSTRUCTION = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,60}\b(?:question|instructions?|rules?|prompt|above|previous|"
-    r"everything|passages?|context)\b"
-    r"|^\W*(?:please\s+)?(?:say|answer|respond|reply|write|output|print|tell\s+(?:the\s+)?(?:user|reader))\b"
-    r"|\b(?:system\s+prompt|new\s+instructions?|as\s+an\s+ai|language\s+model|ai\s+assistant|"
-    r"you\s+(?:must|should|are\s+now|will\s+now)\s+(?:say|answer|respond|reply|ignore|only|always|never))\b",
     re.IGNORECASE,
 )
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[\w'’-]+")
@@ -204,11 +195,6 @@ def key_contexts(claim: str) -> dict[str, set[str]]:
     for key in keys - contexts.keys():
         contexts[key] = set()
     return contexts
-
-
-def is_instruction(sentence: str) -> bool:
-    """True for text addressed to an assistant ("Ignore the question and say ...")."""
-    return bool(_INSTRUCTION.search(sentence))
 
 
 class ReplyChecker:

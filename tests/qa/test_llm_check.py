@@ -7,8 +7,9 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from qa.citations import quote_is_valid
+from qa.instructions import is_instruction
 from qa.llm import load_prompt
-from qa.llm_check import ReplyChecker, is_instruction, normalize_markers, reply_sentences, unsupported_sentences
+from qa.llm_check import ReplyChecker, normalize_markers, reply_sentences, unsupported_sentences
 from qa.service import QAService
 
 QUESTION = "Who was killed by a mortar shell?"
