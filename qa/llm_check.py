@@ -71,8 +71,16 @@ _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 _FINISHED = re.compile(r"[.!?…][\"'”’)\]]*$")
 _ABOUT_PASSAGES = re.compile(
     r"^\W*(?:(?:the|these|this)\s+)?(?:passages?|documents?|context|texts?|sources?)\s+(?:do(?:es)?\s*n[o']t|"
-    r"(?:does|do)\s+not|did\s+not|never|say|says|mention|mentions|contain|contains|provide|provides)\b"
+    r"(?:does|do)\s+not|did\s+not|never)\b"
     r"|^\W*i\s+(?:do\s*n[o']t|cannot|can'?t|am\s+not)\b|not\s+answered|^\W*(?:question|passages?)\s*:",
+    re.IGNORECASE,
+)
+# "According to passage [1], X" and "The passage [1] says that X" claim X: the attribution goes, the marker stays.
+_ATTRIBUTION = re.compile(
+    r"^(?:according\s+to|as\s+(?:stated|reported|mentioned)\s+in|based\s+on)\s+(?:the\s+)?"
+    r"(?:passages?|documents?|sources?|texts?)\s*((?:\[\d+\])*|\d{1,2})\s*,?\s*"
+    r"|^(?:the\s+)?(?:passages?|documents?|sources?|texts?)\s*((?:\[\d+\])*|\d{1,2})\s+"
+    r"(?:says?|states?|mentions?|reports?|notes?|explains?|shows?|indicates?)(?:\s+that)?\s+(?=\w)",
     re.IGNORECASE,
 )
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[\w'’-]+")
@@ -143,6 +151,7 @@ def reply_sentences(raw: str) -> list[str]:
             if lead and sentences:
                 sentences[-1] += lead.group(0).strip()
                 sentence = sentence[lead.end() :].strip()
+            sentence = _ATTRIBUTION.sub(_attribution_markers, sentence)
             if sentence:
                 sentences.append(sentence)
     return sentences
@@ -160,6 +169,11 @@ def mentions(text: str, phrase: str) -> bool:
         return " " + " ".join(re.findall(r"\w+", _MARKER.sub(" ", value).lower())) + " "
 
     return norm(phrase).strip() != "" and norm(phrase) in norm(text)
+
+
+def _attribution_markers(match: re.Match[str]) -> str:
+    cited = match.group(1) or match.group(2) or ""
+    return (f"[{cited}] " if cited.isdigit() else f"{cited} ") if cited else ""
 
 
 def content_words(text: str) -> set[str]:

@@ -73,6 +73,13 @@ def test_a_supported_sentence_is_kept_whatever_its_marker_form(sample_index, mar
     assert quote_is_valid(answer.citations[0], text)
 
 
+@pytest.mark.parametrize("reply", [f"According to passage [1], {CLAIM}.", f"The passage 1 says that {CLAIM}."])
+def test_an_attribution_to_the_passage_is_read_as_its_citation(sample_index, reply):
+    answer = ask(sample_index, reply)
+    assert answer.llm_check is not None and answer.llm_check.kept == 1, answer.notice
+    assert answer.text.startswith(CLAIM) and "passage" not in answer.text
+
+
 @pytest.mark.parametrize(
     ("reply", "reason"),
     [
