@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -40,14 +41,21 @@ SUMMARY_METRICS = ("answer_accuracy", "quote_validity", "refusal_precision", "re
 
 
 class RecordingChatModel:
-    """Passes prompts to the real chat model and keeps each reply by question (for the examples)."""
+    """Passes prompts to the real chat model and keeps each reply by question (for the examples).
+
+    A prompt asked again gets the same reply without a second call (temperature 0 gives the same
+    anyway): the eval's untimed warm-up asks the first case twice, and a CPU model is slow.
+    """
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.replies: dict[str, tuple[str, bool]] = {}
+        self._seen: dict[str, Any] = {}
 
     def invoke(self, prompt: str) -> Any:
-        result = self.inner.invoke(prompt)
+        if prompt in self._seen:
+            return self._seen[prompt]
+        result = self._seen[prompt] = self.inner.invoke(prompt)
         question = prompt.rsplit("\nQuestion: ", 1)[-1].rsplit("\nAnswer:", 1)[0].strip()
         finish = (getattr(result, "response_metadata", None) or {}).get("finish_reason")
         self.replies[question] = (str(result.content), finish == "length")
@@ -58,11 +66,13 @@ class AuditedService(QAService):
     """QAService that audits every LLM answer it shows: each sentence against its cited span."""
 
     unsupported: dict[str, list[str]]
+    shown: dict[str, str]
 
     def ask(self, question: str, **kwargs: Any) -> Any:
         answer = super().ask(question, **kwargs)
         if answer.llm_check is not None and answer.llm_check.fallback is None:
             self.unsupported[question] = unsupported_sentences(answer.text, answer.citations, self.index)
+            self.shown[question] = answer.text
         return answer
 
 
@@ -77,13 +87,14 @@ def bench_set(name: str, settings: Settings, *, limit: int | None, data_dir: Pat
         recorder = RecordingChatModel(build_chat_model(settings))
         llm = AuditedService(index=index, settings=index.settings.model_copy(update={"answerer": "llm"}),
                              chat_model=recorder)  # fmt: skip
-        llm.unsupported = {}
+        llm.unsupported, llm.shown = {}, {}
         extractive = QAService(index=index, settings=index.settings.model_copy(update={"answerer": "extractive"}))
         llm_results = run_eval(dataset, llm, progress=tqdm_progress)
         ext_results = run_eval(dataset, extractive)
         figures = _figures(llm_results)
         figures["unsupported_sentences_shown"] = sum(len(v) for v in llm.unsupported.values())
         figures["unsupported_examples"] = [s for v in llm.unsupported.values() for s in v][:10]
+        figures["shown"] = llm.shown
         figures["llm"] = {k: summarize(llm_results, k=10)[k] for k in SUMMARY_METRICS}
         figures["extractive"] = {k: summarize(ext_results, k=10)[k] for k in SUMMARY_METRICS}
         figures["examples"] = _examples(llm_results, recorder, index, settings)
@@ -141,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(".citeqa/bench-llm"), help="report.json and examples.md")
     args = parser.parse_args(argv)
     sets = [s for s in args.sets.split(",") if s]
+    # SIGTERM ends the run through the finally blocks, so the model server it started stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         if args.base_url:
             report = _run(args.base_url, args, sets)

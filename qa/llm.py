@@ -55,7 +55,9 @@ def build_chat_model(settings: Settings) -> Any | None:
         timeout=settings.llm_timeout,
         max_retries=1,
         temperature=0,
-        max_completion_tokens=MAX_TOKENS,
+        # as max_tokens in the body: llama.cpp's server ignores max_completion_tokens (what the
+        # client sends for its own max_tokens), and OpenAI-compatible servers all read max_tokens
+        extra_body={"max_tokens": MAX_TOKENS},
     )
 
 
