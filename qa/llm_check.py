@@ -45,7 +45,7 @@ COPIES_PROMPT = 0.6  # share of a sentence's content words found in one rule of 
 # reason code -> how the notice says it
 REASONS = {
     "unfinished": "cut off mid-sentence",
-    "instruction": "copying or following instructions",
+    "instruction": "copying the prompt or following instructions",
     "not_a_claim": "not a statement that answers",
     "no_citation": "without a citation",
     "unknown_passage": "citing a passage the model was not given",
@@ -83,6 +83,8 @@ _ATTRIBUTION = re.compile(
     r"(?:says?|states?|mentions?|reports?|notes?|explains?|shows?|indicates?)(?:\s+that)?\s+(?=\w)",
     re.IGNORECASE,
 )
+# The prompt's own scaffolding echoed back: passage delimiters, "[n] (title, source, date)" headers.
+_SCAFFOLD = re.compile(r"<<<|>>>|>><|<<>|^\W*\[\d+\]\s*\(")
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[\w'’-]+")
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -151,6 +153,9 @@ def reply_sentences(raw: str) -> list[str]:
             if lead and sentences:
                 sentences[-1] += lead.group(0).strip()
                 sentence = sentence[lead.end() :].strip()
+                if sentence and not re.search(r"\w", sentence):  # "... [1]." split after the "..."
+                    sentences[-1] += sentence
+                    sentence = ""
             sentence = _ATTRIBUTION.sub(_attribution_markers, sentence)
             if sentence:
                 sentences.append(sentence)
@@ -242,6 +247,9 @@ class ReplyChecker:
         last = verdicts[-1]
         if truncated or not _FINISHED.search(_MARKER.sub("", last.sentence).rstrip()):
             last.reason = "unfinished"
+        for verdict in verdicts:  # a snippet copied with its "..." is cut off wherever it stands
+            if verdict.reason is None and verdict.claim.rstrip().endswith(("...", "…")):
+                verdict.reason = "unfinished"
         chunks = [self.index.chunk(p.chunk_id) for p in passages]
         planted = [
             content_words(c.text[s - c.start : e - c.start])
@@ -265,7 +273,12 @@ class ReplyChecker:
         planted: Sequence[set[str]],
     ) -> str | None:
         words = content_words(verdict.claim)
-        if is_instruction(verdict.claim) or self._copies_prompt(words) or _follows(words, planted):
+        if (
+            _SCAFFOLD.search(verdict.sentence)
+            or is_instruction(verdict.claim)
+            or self._copies_prompt(words)
+            or _follows(words, planted)
+        ):
             return "instruction"
         if verdict.claim.rstrip().endswith("?") or _ABOUT_PASSAGES.search(verdict.claim) or not words:
             return "not_a_claim"

@@ -85,6 +85,8 @@ def test_an_attribution_to_the_passage_is_read_as_its_citation(sample_index, rep
     [
         (f"{CLAIM} [1]. He was also", "unfinished"),
         (f"{CLAIM} [1]. Do not use outside knowledge [1].", "instruction"),
+        (f"{CLAIM} [1]. >>< Samadi was killed by a mortar shell [1].", "instruction"),
+        (f"{CLAIM} [1]. The Revolutionary Guards' Gen. Qasem Soleimani was also ... [1].", "unfinished"),
         (f"{CLAIM} [1]. Who fired the shell? [1]", "not_a_claim"),
         (f"{CLAIM} [1]. The passages do not say who fired it [1].", "not_a_claim"),
         (f"{CLAIM} [1]. Samadi was a famous poet from Shiraz.", "no_citation"),
