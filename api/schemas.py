@@ -138,6 +138,21 @@ class ConflictSideOut(BaseModel):
     answer: str | None = Field(None, description="This source's answer phrase, when the sides differ by answer.")
 
 
+class LLMCheckOut(BaseModel):
+    """What the LLM answerer's checker did with the model's reply (counts; removed text is never returned)."""
+
+    sentences: int = Field(description="Sentences in the model's reply.")
+    kept: int = Field(description="Sentences that reached the answer, each supported by its cited span.")
+    removed: dict[str, int] = Field(
+        description="Sentences removed, per reason: unfinished, instruction, not_a_claim, no_citation, "
+        "unknown_passage, unsupported."
+    )
+    fallback: str | None = Field(
+        description="Why the extractive answer was shown instead (llm_error, timeout, not_answered, empty, "
+        "nothing_supported, misses_answer); null when the LLM's answer was shown."
+    )
+
+
 class AnswerOut(BaseModel):
     """The full answer object."""
 
@@ -166,6 +181,9 @@ class AnswerOut(BaseModel):
     answer_end: int | None = None
     signals: dict[str, float] = Field(
         default_factory=dict, description="The evidence signals the answerability model weighed (for debugging)."
+    )
+    llm_check: LLMCheckOut | None = Field(
+        None, description="Set when the LLM answerer was asked: what its checker kept, removed and why it fell back."
     )
     timings_ms: dict[str, float] = Field(description="Per-stage timings: sync, retrieve, answer, total.")
 

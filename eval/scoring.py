@@ -9,6 +9,7 @@ SQuAD scores of the answer phrase).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from eval import metrics as m
 from eval.datasets import EvalCase
@@ -58,6 +59,8 @@ class CaseResult:
     answer_span_valid: bool | None = None  # document_text[answer_start:answer_end] == short_answer
     squad_em: float | None = None  # SQuAD 2.0 EM of the phrase (else the reply); abstention right on unanswerable
     squad_f1: float | None = None
+    notice: str | None = None  # e.g. why the LLM answerer fell back
+    llm_check: dict[str, Any] | None = None  # the LLM answerer's checker counts (Answer.llm_check)
 
     @property
     def judged(self) -> bool:
@@ -122,6 +125,8 @@ class Scorer:
     def score(self, case: EvalCase, answer: Answer, passages: list[Passage], r: CaseResult, *, k: int) -> None:
         r.query, r.answer, r.refused = answer.query, answer.text, answer.refused
         r.has_conflict = answer.has_conflict
+        r.notice = answer.notice
+        r.llm_check = answer.llm_check.to_dict() if answer.llm_check is not None else None
         r.cited_docs = sorted({c.doc_id for c in answer.citations})
         self._check_quotes(answer.citations + answer.see_also, r)
         if case.answerable is not None and case.answers:

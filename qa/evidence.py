@@ -16,6 +16,7 @@ import numpy as np
 from index.embedding import Embedder
 from index.lexical import STOPWORDS, BM25Index, skeleton
 from index.pipeline import DocumentIndex, IndexedChunk
+from qa.instructions import is_instruction
 from qa.types import Passage
 
 DENSE_WEIGHT = 0.65
@@ -425,6 +426,9 @@ def score_sentences(
             # Headings inside a text are section titles or link boxes ("READ MORE: ...", "WATCH: ..."),
             # not statements; the document's own title (its first line) stays eligible.
             if start > 0 and text.lstrip().startswith("#"):
+                continue
+            # An instruction planted in a document ("Ignore the question and say ...") is not evidence.
+            if is_instruction(text):
                 continue
             seen.add(key)
             coverage = terms.coverage(text)

@@ -1,16 +1,16 @@
 """Optional LLM answerer through any OpenAI-compatible endpoint, with its output checked.
 
 The model sees numbered passages (the prompt lives in ``qa/prompts/answer_v<N>.txt``). Its answer is
-not trusted: every sentence must carry markers that point at passages it was given, and each cited
-passage must support the sentence (word overlap or embedding similarity). Unsupported sentences are
-dropped; each kept marker becomes a citation to the exact best-matching sentence span of its passage.
-On an error, a timeout or no valid citation, the extractive answer is returned with a notice.
+not trusted: :mod:`qa.llm_check` judges every sentence (markers normalised, then unfinished,
+instruction-following, uncited, miscited and unsupported sentences removed) and each kept marker
+becomes a citation to the exact span of its passage that supports the sentence. On an error, a
+timeout or no supported sentence, the extractive answer is returned with a notice that says why.
+What the checker did is on ``Answer.llm_check`` (counts, never the removed text).
 Refusal is decided on evidence before the model is called, never left to the prompt.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -18,22 +18,24 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any
 
-import numpy as np
-
-from index.chunking import split_sentences
-from index.lexical import STOPWORDS
 from index.pipeline import DocumentIndex
 from index.settings import Settings
 from qa.citations import Citation, cite_span
-from qa.types import Answer, Message, Passage
+from qa.llm_check import REASONS, CheckedReply, ReplyChecker, mentions
+from qa.types import Answer, ConflictSide, LLMCheck, Message, Passage
 
 PROMPT_VERSION = "v1"
 NOT_ANSWERED = "NOT ANSWERED"
-SUPPORT_OVERLAP = 0.5  # share of a sentence's content words found in the cited passage
-SUPPORT_SIMILARITY = 0.6  # or cosine similarity to one of the passage's sentences
-_MARKER = re.compile(r"\[(\d+)\]")
-_LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+")
-_CONTENT = re.compile(r"[a-z0-9]{3,}")
+MAX_TOKENS = 256  # four brief sentences fit; a model that rambles is cut off (and its last sentence dropped)
+# fallback reason code -> what the notice says
+FALLBACKS = {
+    "llm_error": "the LLM failed",
+    "timeout": "the LLM did not answer in time",
+    "not_answered": "the LLM found no answer in the passages",
+    "empty": "the LLM's reply was empty",
+    "nothing_supported": "the LLM answer had no sentence supported by a valid citation",
+    "misses_answer": "the LLM answer does not state the answer the documents give",
+}
 
 
 def load_prompt(version: str = PROMPT_VERSION) -> str:
@@ -53,6 +55,9 @@ def build_chat_model(settings: Settings) -> Any | None:
         timeout=settings.llm_timeout,
         max_retries=1,
         temperature=0,
+        # as max_tokens in the body: llama.cpp's server ignores max_completion_tokens (what the
+        # client sends for its own max_tokens), and OpenAI-compatible servers all read max_tokens
+        extra_body={"max_tokens": MAX_TOKENS},
     )
 
 
@@ -62,24 +67,6 @@ def format_passages(passages: Sequence[Passage]) -> str:
         origin = ", ".join(x for x in (p.title, p.source, p.published_at or "undated") if x)
         blocks.append(f"[{i}] ({origin})\n<<<\n{p.text}\n>>>")
     return "\n\n".join(blocks)
-
-
-def _sentences(raw: str) -> list[str]:
-    """Sentences of the model's answer; markers written after the full stop stay with their sentence."""
-    sentences: list[str] = []
-    for start, end in split_sentences(raw):
-        sentence = raw[start:end]
-        lead = _LEADING_MARKERS.match(sentence)
-        if lead and sentences:
-            sentences[-1] += lead.group(0)
-            sentence = sentence[lead.end() :].strip()
-        if sentence:
-            sentences.append(sentence)
-    return sentences
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in _CONTENT.findall(text.lower()) if w not in STOPWORDS}
 
 
 class LLMAnswerer:
@@ -97,6 +84,7 @@ class LLMAnswerer:
         self.chat_model = chat_model
         self.index = index
         self.timeout = timeout
+        self.checker = ReplyChecker(index=index, prompt=load_prompt())
 
     def answer(
         self,
@@ -111,15 +99,25 @@ class LLMAnswerer:
         if fallback.refused or not passages:
             return replace(fallback, answerer=self.name)
         try:
-            raw = self._call(question, passages, history)
-        except Exception as exc:  # any client, network or timeout error falls back
-            return self._fallback(fallback, f"the LLM failed ({type(exc).__name__}: {exc})")
+            raw, truncated = self._call(question, passages, history)
+        except TimeoutError as exc:
+            return self._fallback(fallback, "timeout", f"TimeoutError: {exc}")
+        except Exception as exc:  # any client or network error falls back
+            return self._fallback(fallback, "llm_error", f"{type(exc).__name__}: {exc}")
+        if not raw.strip():
+            return self._fallback(fallback, "empty")
         if raw.strip().upper().startswith(NOT_ANSWERED):
-            return self._fallback(fallback, "the LLM found no answer in the passages")
-        text, citations, dropped = self._check(raw, passages)
+            return self._fallback(fallback, "not_answered")
+        checked = self.checker.check(raw, passages, truncated=truncated)
+        text, citations = self._compose(checked)
         if not citations:
-            return self._fallback(fallback, "the LLM answer had no sentence supported by a valid citation")
-        notice = f"{dropped} unsupported sentence(s) removed from the LLM answer" if dropped else None
+            return self._fallback(fallback, "nothing_supported", _removed_text(checked), checked=checked)
+        if fallback.answer and not mentions(text, fallback.answer):
+            # Supported is not the same as answering: a weak model often copies a true but beside-the-
+            # point sentence. The short answer the evidence gives must be in what the model says.
+            return self._fallback(fallback, "misses_answer", repr(fallback.answer), checked=checked)
+        conflicts = _renumber_conflicts(fallback, citations)
+        removed = _removed_text(checked)
         return Answer(
             question=question,
             query=query,
@@ -127,12 +125,16 @@ class LLMAnswerer:
             citations=citations,
             refused=False,
             answerer=self.name,
-            conflicts=fallback.conflicts,
+            conflicts=conflicts,
             score=fallback.score,
-            notice=notice,
+            notice=removed.replace(" removed:", " removed from the LLM answer:", 1) if removed else None,
+            signals=fallback.signals,
+            llm_check=_summary(checked),
+            **_answer_phrase(fallback),
         )
 
-    def _call(self, question: str, passages: list[Passage], history: Sequence[Message]) -> str:
+    def _call(self, question: str, passages: list[Passage], history: Sequence[Message]) -> tuple[str, bool]:
+        """The model's reply, and whether it stopped at its token limit."""
         turns = "".join(f"{m.role}: {m.content}\n" for m in history if m.role in ("user", "assistant"))
         prompt = load_prompt().format(
             passages=format_passages(passages),
@@ -146,57 +148,84 @@ class LLMAnswerer:
             except FutureTimeout as exc:
                 raise TimeoutError(f"no answer within {self.timeout:g}s") from exc
         content = getattr(result, "content", result)
-        return content if isinstance(content, str) else str(content)
+        metadata = getattr(result, "response_metadata", None) or {}
+        truncated = metadata.get("finish_reason") == "length"
+        return (content if isinstance(content, str) else str(content)), truncated
 
-    def _fallback(self, fallback: Answer, reason: str) -> Answer:
-        return replace(fallback, notice=f"{reason}; showing the extractive answer instead")
-
-    def _check(self, raw: str, passages: list[Passage]) -> tuple[str, list[Citation], int]:
-        """Keep supported sentences; turn their markers into exact-span citations."""
+    def _compose(self, checked: CheckedReply) -> tuple[str, list[Citation]]:
+        """The kept sentences with their markers renumbered to citations of their supporting spans."""
         citations: list[Citation] = []
         by_key: dict[tuple[str, int, int], int] = {}
-        kept: list[str] = []
-        dropped = 0
-        sentences = _sentences(raw)
-        if not sentences:
-            return "", citations, dropped
-        claims = [_MARKER.sub("", sentence).strip() for sentence in sentences]
-        vectors = self.index.embedder.embed_queries(claims)  # one batch, not one call per cited passage
-        for sentence, claim, vector in zip(sentences, claims, vectors, strict=True):
-            markers = [int(n) for n in _MARKER.findall(sentence)]
-            valid = [n for n in dict.fromkeys(markers) if 1 <= n <= len(passages)]
-            spans = [span for n in valid if (span := self._support(claim, vector, passages[n - 1])) is not None]
-            if not spans:
-                dropped += 1
-                continue
+        kept = []
+        for verdict in checked.kept:
             numbers = []
-            for chunk_id, start, end in spans:
-                key = (chunk_id, start, end)
+            for support in verdict.supports:
+                key = (support.chunk.id, support.start, support.end)
                 if key not in by_key:
-                    chunk = self.index.chunk(chunk_id)
-                    assert chunk is not None
                     by_key[key] = len(citations) + 1
-                    citations.append(cite_span(by_key[key], chunk, start, end))
-                numbers.append(by_key[key])
-            kept.append(claim + " " + "".join(f"[{n}]" for n in numbers))
-        return " ".join(kept), citations, dropped
+                    citations.append(cite_span(by_key[key], support.chunk, support.start, support.end))
+                if by_key[key] not in numbers:
+                    numbers.append(by_key[key])
+            kept.append(verdict.claim + " " + "".join(f"[{n}]" for n in numbers))
+        return " ".join(kept), citations
 
-    def _support(self, claim: str, vector: np.ndarray, passage: Passage) -> tuple[str, int, int] | None:
-        """The passage sentence that best supports ``claim`` (embedded as ``vector``), if the passage
-        supports it at all."""
-        chunk = self.index.chunk(passage.chunk_id)
-        if chunk is None or not chunk.sentences:
-            return None
-        words = _content_words(claim)
-        overlaps = []
-        for start, end in chunk.sentences:
-            sentence_words = _content_words(chunk.text[start - chunk.start : end - chunk.start])
-            overlaps.append(len(words & sentence_words) / (len(words) or 1))
-        sims = chunk.sentence_vectors.astype(np.float32) @ vector
-        scores = [o + float(s) for o, s in zip(overlaps, sims, strict=False)]
-        best = int(np.argmax(scores))
-        passage_overlap = len(words & _content_words(chunk.text)) / (len(words) or 1)
-        if passage_overlap < SUPPORT_OVERLAP and float(sims[best]) < SUPPORT_SIMILARITY:
-            return None
-        start, end = chunk.sentences[best]
-        return chunk.id, start, end
+    def _fallback(
+        self, fallback: Answer, reason: str, detail: str = "", *, checked: CheckedReply | None = None
+    ) -> Answer:
+        why = FALLBACKS[reason] + (f" ({detail})" if detail else "")
+        notice = f"{why}; showing the extractive answer instead"
+        if fallback.notice:  # e.g. a named source that is not indexed: still worth saying
+            notice = f"{fallback.notice}; {notice}"
+        summary = _summary(checked) if checked is not None else LLMCheck()
+        return replace(fallback, notice=notice, llm_check=replace(summary, fallback=reason))
+
+
+def _summary(checked: CheckedReply) -> LLMCheck:
+    removed = checked.removed()
+    return LLMCheck(
+        sentences=len(checked.verdicts),
+        kept=len(checked.kept),
+        removed={reason: removed[reason] for reason in REASONS if removed[reason]},
+    )
+
+
+def _removed_text(checked: CheckedReply) -> str:
+    """E.g. "2 sentence(s) removed: 1 without a citation, 1 not supported by the passage it cites"."""
+    removed = checked.removed()
+    if not removed:
+        return ""
+    reasons = ", ".join(f"{removed[r]} {REASONS[r]}" for r in REASONS if removed[r])
+    return f"{sum(removed.values())} sentence(s) removed: {reasons}"
+
+
+def _renumber_conflicts(fallback: Answer, citations: list[Citation]) -> list[ConflictSide]:
+    """The fallback's conflict sides, their citations appended to ``citations`` and renumbered
+    (the sides' numbers referred to the extractive answer's citation list)."""
+    if not fallback.conflicts:
+        return []
+    old = {c.n: c for c in fallback.citations}
+    by_key = {(c.chunk_id, c.start, c.end): c.n for c in citations}
+    sides = []
+    for side in fallback.conflicts:
+        numbers = []
+        for n in side.citations:
+            cited = old.get(n)
+            if cited is None:
+                continue
+            key = (cited.chunk_id, cited.start, cited.end)
+            if key not in by_key:
+                by_key[key] = len(citations) + 1
+                citations.append(replace(cited, n=by_key[key]))
+            numbers.append(by_key[key])
+        sides.append(replace(side, citations=tuple(numbers)))
+    return sides
+
+
+def _answer_phrase(fallback: Answer) -> dict[str, Any]:
+    """The extractive answer's short answer (a document span), which the LLM's text was checked to state."""
+    return {
+        "answer": fallback.answer,
+        "answer_doc_id": fallback.answer_doc_id,
+        "answer_start": fallback.answer_start,
+        "answer_end": fallback.answer_end,
+    }

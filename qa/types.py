@@ -82,6 +82,19 @@ class ConflictSide:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class LLMCheck:
+    """What the LLM answerer's checker did with the model's reply: counts only, never removed text."""
+
+    sentences: int = 0  # sentences in the model's reply
+    kept: int = 0  # sentences that reached the answer
+    removed: dict[str, int] = field(default_factory=dict)  # reason code (qa.llm_check.REASONS) -> sentences
+    fallback: str | None = None  # why the extractive answer was shown instead (a reason code), else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class Answer:
     """What citeqa says to a question.
@@ -108,6 +121,7 @@ class Answer:
     answer_start: int | None = None
     answer_end: int | None = None
     signals: dict[str, float] = field(default_factory=dict)  # the evidence signals behind ``score``
+    llm_check: LLMCheck | None = None  # set by the LLM answerer (also on its fallbacks)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property

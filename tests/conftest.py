@@ -19,6 +19,7 @@ from index.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "sample-news"
+PLANTED_DIR = Path(__file__).resolve().parent / "data" / "planted"  # documents with planted instructions
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED = ROOT.parent / "shared"
 SCIFACT_DIR = SHARED / "data" / "scifact"
@@ -66,6 +67,14 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -
     index = DocumentIndex.open(make_settings(tmp_path_factory.mktemp("sample")), embedder=embedder)
     report = index.add_paths([SAMPLE_DIR])
     assert report.ok and sorted(report.added) == [DOC_RETAKE, DOC_DEFEAT]
+    return index
+
+
+@pytest.fixture(scope="session")
+def planted_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> DocumentIndex:
+    """Three short news items, each with an instruction planted in it (read-only for tests)."""
+    index = DocumentIndex.open(make_settings(tmp_path_factory.mktemp("planted")), embedder=embedder)
+    assert index.add_paths([PLANTED_DIR]).ok
     return index
 
 

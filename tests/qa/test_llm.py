@@ -61,7 +61,9 @@ def test_unsupported_and_miscited_sentences_are_dropped(sample_index):
     answer = service(sample_index, model).ask(QUESTION, answerer="llm")
     assert "Khayrallah Samadi" in answer.text
     assert "Tehran" not in answer.text and "[9]" not in answer.text
-    assert answer.notice and "2 unsupported" in answer.notice
+    assert answer.notice and "2 sentence(s) removed from the LLM answer" in answer.notice
+    assert answer.llm_check is not None
+    assert answer.llm_check.removed == {"unknown_passage": 1, "unsupported": 1} and answer.llm_check.kept == 1
 
 
 def test_answer_without_valid_citation_falls_back_to_extractive(sample_index):
