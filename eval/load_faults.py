@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from eval.load_api import DEFAULT_QUESTIONS, percentile
+from eval.processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample-news"
@@ -84,13 +85,7 @@ def server(
     try:
         yield url, proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout=30)
 
 
 # load ------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from eval.processes import stop_process
 from index.embedding import Embedder
 from index.pipeline import DocumentIndex
 from index.settings import Settings, get_settings
@@ -96,11 +97,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         wait_for_port(port, proc=proc)
         yield "127.0.0.1", port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=10)
         log.close()
 
 

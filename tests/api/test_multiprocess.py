@@ -15,6 +15,8 @@ import httpx
 import pytest
 from conftest import DOC_DEFEAT, SAMPLE_DIR, free_port, wait_for_port
 
+from eval.processes import stop_process
+
 pytestmark = pytest.mark.server
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
@@ -53,13 +55,7 @@ def listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> bool:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, timeout=15)
 
 
 @pytest.fixture(scope="module")
