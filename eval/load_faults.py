@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from eval.load_api import DEFAULT_QUESTIONS, percentile
-from eval.processes import stop_process
+from eval.processes import stop_process, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample-news"
@@ -71,15 +71,7 @@ def server(
     with log.open("ab") as out:
         proc = subprocess.Popen(args, env=_env(data_dir), stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
+    if not wait_until_answering(f"{url}/readyz", proc, timeout=300):
         proc.kill()
         raise RuntimeError(f"citeqa serve did not become ready; see {log}")
     try:
