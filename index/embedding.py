@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from index.encoders import Encoder, OnnxEncoder, TorchEncoder, fast_tokenizer, onnx_unsupported
+from index.encoders import Encoder, OnnxEncoder, TorchEncoder, onnx_unsupported
 from index.errors import ModelError
 from index.onnx_export import MIN_COSINE, default_cache_dir, exported_model
 from index.settings import BUNDLED_MODEL, Settings
@@ -156,7 +156,6 @@ class Embedder:
         self._model: Any = None
         self._encoder: Encoder | None = encoder
         self._static: np.ndarray | None = None
-        self._pieces: Any = None
         self._load_lock = threading.RLock()
         dim = None if load else _configured_dimension(path)
         if dim is None:
@@ -310,11 +309,10 @@ class Embedder:
         return embeddings.weight.detach().cpu().numpy().astype(np.float32)
 
     def _word_pieces(self, words: Sequence[str]) -> list[list[int]]:
-        if self.backend.startswith("onnx"):
-            if self._pieces is None:
-                self._pieces = fast_tokenizer(self.path, self.max_tokens)
-                self._pieces.no_padding()
-            encodings = self._pieces.encode_batch(list(words))
+        encoder = self.encoder
+        if isinstance(encoder, OnnxEncoder):
+            # the encoder's own tokenizer: padding and [CLS]/[SEP] are both marked special
+            encodings = encoder.tokenizer.encode_batch(list(words))
             return [
                 [i for i, special in zip(e.ids, e.special_tokens_mask, strict=True) if not special] for e in encodings
             ]

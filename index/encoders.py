@@ -127,10 +127,10 @@ class OnnxEncoder:
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.device = device
         self.max_tokens = max_seq_length(model_path)
-        self._tokenizer = fast_tokenizer(model_path, self.max_tokens)
+        self.tokenizer = fast_tokenizer(model_path, self.max_tokens)
 
     def encode(self, texts: Sequence[str]) -> EncodedBatch:
-        encodings = self._tokenizer.encode_batch(list(texts))
+        encodings = self.tokenizer.encode_batch(list(texts))
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feed = {"input_ids": ids, "attention_mask": mask}

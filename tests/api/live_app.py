@@ -88,3 +88,10 @@ def _start(settings: Settings, qa: QAService, attempts: int = 5) -> tuple[uvicor
 
 def cited_docs(answer: dict[str, Any]) -> set[str]:
     return {c["doc_id"] for c in answer["citations"]}
+
+
+def keep_only_the_sample(client: httpx.Client) -> None:
+    """Delete every document a test uploaded, leaving the shared index as other modules expect it."""
+    for doc in client.get("/v1/documents").json()["documents"]:
+        if doc["id"] not in (DOC_RETAKE, DOC_DEFEAT):
+            client.delete(f"/v1/documents/{doc['id']}")

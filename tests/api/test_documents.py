@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import DOC_DEFEAT, DOC_RETAKE
 from fpdf import FPDF
-from live_app import LiveServer, cited_docs, sample_qa, serve
+from live_app import LiveServer, cited_docs, keep_only_the_sample, sample_qa, serve
 
 from index.embedding import Embedder
 from index.loaders import derive_doc_id
@@ -33,10 +33,7 @@ def live(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def http(live: LiveServer) -> Iterator[httpx.Client]:
     with live.client() as client:
         yield client
-        # leave the shared index as the other modules expect it: the sample corpus only
-        for doc in client.get("/v1/documents").json()["documents"]:
-            if doc["id"] not in (DOC_RETAKE, DOC_DEFEAT):
-                client.delete(f"/v1/documents/{doc['id']}")
+        keep_only_the_sample(client)
 
 
 def ask(http: httpx.Client, question: str) -> dict[str, Any]:

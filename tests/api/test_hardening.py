@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import DOC_DEFEAT, DOC_RETAKE
-from live_app import LiveServer, sample_qa, serve
+from conftest import DOC_DEFEAT
+from live_app import LiveServer, keep_only_the_sample, sample_qa, serve
 
 from index.embedding import Embedder
 
@@ -27,9 +27,7 @@ def live(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def http(live: LiveServer) -> Iterator[httpx.Client]:
     with live.client() as client:
         yield client
-        for doc in client.get("/v1/documents").json()["documents"]:
-            if doc["id"] not in (DOC_RETAKE, DOC_DEFEAT):
-                client.delete(f"/v1/documents/{doc['id']}")
+        keep_only_the_sample(client)
 
 
 def post_json(http: httpx.Client, url: str, body: Any) -> httpx.Response:
