@@ -74,16 +74,15 @@ def _p(values: Sequence[float], q: float) -> float:
     return round(float(percentile(values, q) or 0.0), 1)
 
 
-def measure_serve(data_dir: Path, questions: list[str], *, port: int, log: Path) -> dict[str, Any]:
-    """Start ``citeqa serve`` on ``data_dir``, wait until ready, ask, search, stop."""
+def start_serve(data_dir: Path, *, port: int, log: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Start ``citeqa serve`` on ``data_dir`` and wait until ``/readyz`` answers 200."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "CITEQA_DATA_DIR": str(data_dir), "CITEQA_COLLECTION": "citeqa"}
     started = time.perf_counter()
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
                                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=120) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
             while True:
                 if proc.poll() is not None:
                     raise RuntimeError(f"citeqa serve exited with {proc.returncode}; see {log}")
@@ -93,9 +92,40 @@ def measure_serve(data_dir: Path, questions: list[str], *, port: int, log: Path)
                 except httpx.TransportError:
                     pass
                 time.sleep(0.05)
-            ready_s = time.perf_counter() - started
-            ready_cpu_s = cpu_seconds(proc.pid)
-            rss_start, _ = rss_mb(proc.pid)
+    except BaseException:
+        stop_serve(proc)
+        raise
+    ready = {"ready_s": round(time.perf_counter() - started, 2), "ready_cpu_s": round(cpu_seconds(proc.pid), 1),
+             "rss_start_mb": round(rss_mb(proc.pid)[0])}
+    return proc, ready
+
+
+def stop_serve(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def measure_cold_start(data_dir: Path, *, port: int, log: Path) -> dict[str, Any]:
+    """Start-up without the local snapshot (see ``index/snapshot.py``): every chunk read from Chroma
+    and analysed again, as on the first start after a build; that start writes the snapshot."""
+    for old in (data_dir / "snapshots").glob("*.pickle"):
+        old.unlink()
+    proc, ready = start_serve(data_dir, port=port, log=log)
+    stop_serve(proc)
+    snapshots = list((data_dir / "snapshots").glob("*.pickle"))
+    return {"ready_cold_s": ready["ready_s"], "ready_cold_cpu_s": ready["ready_cpu_s"],
+            "snapshot_bytes": sum(p.stat().st_size for p in snapshots)}
+
+
+def measure_serve(data_dir: Path, questions: list[str], *, port: int, log: Path) -> dict[str, Any]:
+    """Start ``citeqa serve`` on ``data_dir``, wait until ready, ask, search, stop."""
+    proc, ready = start_serve(data_dir, port=port, log=log)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
             for question in questions[:3]:  # warm-up: first-use caches, lazy imports
                 client.post("/v1/ask", json={"question": question}).raise_for_status()
             ask_ms, server_ms = [], []
@@ -115,16 +145,10 @@ def measure_serve(data_dir: Path, questions: list[str], *, port: int, log: Path)
                 search_ms.append((time.perf_counter() - t) * 1000)
             cpu2 = cpu_seconds(proc.pid)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_serve(proc)
     parts = {key: _p([t.get(key, 0.0) for t in server_ms], 50) for key in ("sync", "retrieve", "answer")}
     return {
-        "ready_s": round(ready_s, 2), "ready_cpu_s": round(ready_cpu_s, 1),
-        "rss_start_mb": round(rss_start), "rss_after_mb": round(rss_after),
+        **ready, "rss_after_mb": round(rss_after),
         "rss_peak_mb": round(rss_peak), "ask_p50_ms": _p(ask_ms, 50), "ask_p95_ms": _p(ask_ms, 95),
         "search_p50_ms": _p(search_ms, 50), "search_p95_ms": _p(search_ms, 95), "ask_server_p50_ms": parts,
         "ask_cpu_ms": round((cpu1 - cpu0) * 1000 / len(questions), 1),
@@ -165,7 +189,7 @@ def run_size(target: int, *, seed: Seed, args: argparse.Namespace, settings: Set
     built = build_collection(data_dir, target_chunks=target, seed=seed, settings=settings, embedder=embedder,
                              grow_from=previous)
     row: dict[str, Any] = {"target": target, **built}
-    disk = disk_bytes(data_dir)
+    disk = disk_bytes(data_dir / "chroma")
     row["disk_mb"] = round(disk / 2**20)
     row["bytes_per_chunk"] = round(disk / built["chunks"])
     if not args.skip_langchain:
@@ -175,6 +199,9 @@ def run_size(target: int, *, seed: Seed, args: argparse.Namespace, settings: Set
             lc_dir.with_suffix(".json").write_text(json.dumps({"chunks": written}))
         written = json.loads(lc_dir.with_suffix(".json").read_text())["chunks"]
         row["langchain_bytes_per_chunk"] = round(disk_bytes(lc_dir) / written)
+    print(f"[{target}] starting without a snapshot ...", flush=True)
+    row.update(measure_cold_start(data_dir, port=args.port, log=args.cache / "serve.log"))
+    row["snapshot_bytes_per_chunk"] = round(row.pop("snapshot_bytes") / built["chunks"])
     print(f"[{target}] serving {built['chunks']} chunks ...", flush=True)
     row.update(measure_serve(data_dir, questions, port=args.port, log=args.cache / "serve.log"))
     print(f"[{target}] adding {len(new_docs)} documents ...", flush=True)
@@ -187,10 +214,12 @@ def run_size(target: int, *, seed: Seed, args: argparse.Namespace, settings: Set
 
 
 COLUMNS = [
-    ("chunks", "chunks"), ("ready_s", "ready s"), ("ready_cpu_s", "ready CPU s"), ("rss_start_mb", "RSS start MB"),
+    ("chunks", "chunks"), ("ready_cold_s", "ready s, no snapshot"), ("ready_s", "ready s"),
+    ("ready_cpu_s", "ready CPU s"), ("rss_start_mb", "RSS start MB"),
     ("rss_after_mb", "RSS after MB"), ("ask_p50_ms", "ask p50 ms"), ("ask_p95_ms", "ask p95 ms"),
     ("ask_cpu_ms", "ask CPU ms"), ("search_p50_ms", "search p50 ms"), ("search_p95_ms", "search p95 ms"),
     ("search_cpu_ms", "search CPU ms"), ("bytes_per_chunk", "disk B/chunk"),
+    ("snapshot_bytes_per_chunk", "snapshot B/chunk"),
     ("langchain_bytes_per_chunk", "LangChain B/chunk"), ("add_open_s", "open s"), ("add_add_s", "add 100 s"),
     ("add_ratio", "add vs empty"), ("add_delete_ms", "delete ms/doc"),
 ]

@@ -154,6 +154,17 @@ class BM25Index:
     def __len__(self) -> int:
         return len(self._row_of)
 
+    def __getstate__(self) -> dict[str, object]:
+        """What a snapshot keeps (see :mod:`index.snapshot`): the postings, not the analyzer or caches."""
+        state = dict(self.__dict__)
+        del state["analyzer"]
+        state["_cache"], state["_length_array"] = {}, None
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.analyzer = Analyzer()
+
     def __contains__(self, chunk_id: object) -> bool:
         return chunk_id in self._row_of
 

@@ -9,6 +9,7 @@ the same Chroma server). So after any add or delete, in any process, both hold t
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,11 +27,13 @@ from index.locking import command_line, dir_lock
 from index.models import AddReport, Chunk, Document, DocumentInfo
 from index.records import IndexedChunk, day_number, indexed_chunk, version_key
 from index.settings import Settings
+from index.snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
 from index.store import ChromaStore, StoredChunk, chunk_ids_from_meta, make_client
 from index.writing import write_group
 
 __all__ = ["DocumentIndex", "IndexStats", "IndexedChunk", "ProgressFactory", "day_number"]
 
+log = logging.getLogger(__name__)
 ProgressFactory = Callable[[int, str], Any]  # (total, description) -> object with update(n) and close()
 DOCS_PER_GROUP = 256
 BULK_LOAD = 5000  # chunks: loading this many leaves freed memory worth handing back
@@ -80,6 +83,7 @@ class DocumentIndex:
         self._sources: tuple[int, frozenset[str]] = (-1, frozenset())
         self._count: tuple[str | None, int] = (None, 0)  # (generation, chunks stored in Chroma)
         self._lock = threading.RLock()
+        self._chunks_read = 0  # chunks this process has read back from Chroma (not from a snapshot)
 
     @classmethod
     def open(
@@ -109,10 +113,54 @@ class DocumentIndex:
                     make_client(settings), name=settings.collection, model_identity=embedder.identity, dim=embedder.dim
                 )
         index = cls(store=store, embedder=embedder, settings=settings)
+        restored = index._restore_snapshot()
         index.sync(force=True)
+        if settings.snapshot_min_chunks and index._chunks_read >= settings.snapshot_min_chunks:
+            try:
+                index.save_snapshot()
+            except OSError as exc:  # a read-only or full disk costs the next start time, nothing else
+                log.warning("could not write the index snapshot: %s", exc)
+        elif restored and not index._chunks:
+            snapshot_path(settings).unlink(missing_ok=True)  # the collection was emptied or replaced
         if recover and not settings.chroma_server:
             index._recover_interrupted_write()
         return index
+
+    def _restore_snapshot(self) -> bool:
+        """Load the chunk table and BM25 from the local snapshot, when there is a usable one; the
+        sync that follows reconciles it with the registry (see :mod:`index.snapshot`)."""
+        if not self.settings.snapshot_min_chunks:
+            return False
+        found = load_snapshot(
+            snapshot_path(self.settings), settings=self.settings, identity=self.embedder.identity, dim=self.embedder.dim
+        )
+        if found is None:
+            return False
+        self._doc_hashes, self._doc_chunks = found.doc_hashes, found.doc_chunks
+        self._chunks, self.lexical = found.chunks, found.lexical
+        self._local_changes += 1
+        return True
+
+    def save_snapshot(self) -> int:
+        """Write the chunk table and BM25 to the local snapshot, so the next process opening this
+        index reads only what changed since from Chroma.
+
+        Returns:
+            The snapshot's size in bytes.
+        """
+        with self._lock:
+            snapshot = Snapshot(
+                doc_hashes=self._doc_hashes, doc_chunks=self._doc_chunks, chunks=self._chunks, lexical=self.lexical
+            )
+            size = save_snapshot(
+                snapshot_path(self.settings),
+                snapshot,
+                settings=self.settings,
+                identity=self.embedder.identity,
+                dim=self.embedder.dim,
+            )
+            self._chunks_read = 0
+            return size
 
     def before_registry_write(self) -> None:
         """Called between writing a group's chunks and its registry records; does nothing.
@@ -220,6 +268,7 @@ class DocumentIndex:
         batch_ids: list[str] = []
         batch_texts: list[str] = []
         for item in stored:
+            self._chunks_read += 1
             chunk = indexed_chunk(item, self.embedder.dim)
             self._chunks[chunk.id] = chunk
             self._doc_chunks.setdefault(chunk.doc_id, set()).add(chunk.id)

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     cors_origins: str | None = Field(None, description="Comma-separated allowed CORS origins.")
     max_question_chars: int = Field(2000, ge=1)
     max_upload_bytes: int = Field(20_000_000, ge=1)
+    snapshot_min_chunks: int = Field(
+        5000,
+        ge=0,
+        description="Opening an index that had to read at least this many chunks from Chroma writes a snapshot of "
+        "its chunk table and BM25 index to <data_dir>/snapshots, so the next start reads only what changed (0: never).",
+    )
     lock_timeout: float = Field(
         60.0, ge=0, description="Seconds a writer waits for another process's lock on an embedded data dir."
     )
