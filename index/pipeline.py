@@ -122,6 +122,8 @@ class DocumentIndex:
                 log.warning("could not write the index snapshot: %s", exc)
         elif restored and not index._chunks:
             snapshot_path(settings).unlink(missing_ok=True)  # the collection was emptied or replaced
+        if restored:
+            release_free_memory()  # what unpickling and reading the registry left behind
         if recover and not settings.chroma_server:
             index._recover_interrupted_write()
         return index
