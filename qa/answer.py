@@ -44,6 +44,7 @@ from qa.evidence import (
 )
 from qa.followup import asks_for_source
 from qa.parts import NamedParts
+from qa.reading import ReaderView, answer_phrases, rerank, shipped_reader
 from qa.types import Answer, PartPassages, Passage
 
 REFUSAL_TEXT = "The indexed documents do not answer this."
@@ -60,6 +61,20 @@ KEY_TERM_PENALTY = 0.5
 FULL_MATCH_BONUS = 0.05
 UNSTATED_PENALTY = 0.25  # the best sentence does not state what is asked (see states_what_is_asked)
 SOFT_BAND = 0.15  # soft matching runs when the best score is this close to the evidence floor
+# Where answer phrases come from: "lead" (default): the reader's span inside the best sentence leads
+# the answer, and spaCy's typed phrases decide whether documents give different answers; "reader" or
+# "both" (the reader's, spaCy's where the reader gives none) for every sentence; "spacy" alone. On
+# fold 0 the reader's lead raised SQuAD answer-phrase F1 from 0.369 to 0.500; reader spans compared
+# across documents put noisy "different answers" side by side (RGB false answer alone 2 -> 3 of 49),
+# spaCy's did not (1 of 49): eval/README.md.
+PHRASE_SOURCE = "lead"
+# For a question the reader reads the RERANK_TOP best sentences (with their neighbours, one batch)
+# and raises those it answers from by up to RERANK_WEIGHT (qa/reading.rerank). Chosen on fold 0 of
+# the four sets: weight 0.1 beat 0 and 0.2, top 5 beat top 3, reading only factoid questions lost an
+# RGB case (eval/README.md). A claim ("X causes Y.", SciFact's queries) is not read: a reading-
+# comprehension model answers questions, and its no-answer score did not pay as a refusal signal.
+RERANK_TOP = 5
+RERANK_WEIGHT = 0.1
 COMPARISON_NOTE = "Weighing these accounts against each other needs the LLM answerer (answerer: llm)."
 
 
@@ -72,6 +87,8 @@ class ExtractiveAnswerer:
             model's calibrated threshold; -1 never refuses, for calibration sweeps).
         model: the answerability model (default: the shipped, hash-checked one).
         phrases: answer-phrase extractor (default: the spaCy one, loaded on first use); False: none.
+        reader: the trained span reader (default: the shipped one, loaded on first use); False: none
+            (its signals are then absent, which the answerability model reads as zeros).
     """
 
     name = "extractive"
@@ -84,6 +101,7 @@ class ExtractiveAnswerer:
         soft_band: float = SOFT_BAND,
         model: AnswerabilityModel | None = None,
         phrases: Any = None,
+        reader: Any = None,
     ) -> None:
         self.index = index
         self.model = model or AnswerabilityModel.load()
@@ -92,7 +110,13 @@ class ExtractiveAnswerer:
         self.words = WordVectors(index.embedder)
         self.topics = DocumentTopics(index)
         self._phrases = phrases
+        self._reader = reader
 
+    @property
+    def reader(self) -> Any:
+        if self._reader is None:
+            self._reader = shipped_reader()
+        return self._reader or None
     @property
     def phrases(self) -> Any:
         if self._phrases is None:
@@ -177,6 +201,10 @@ class ExtractiveAnswerer:
         evidence = self._evidence(passages, query_vector, terms, expects=expects, about_state=about_state)
         if not evidence:
             return self._refusal(question, query, [], 0.0, {}, parts)
+        factoid = self._is_factoid(question) and not source_question
+        views: dict[int, ReaderView] = {}
+        if self.reader is not None and not question.rstrip().endswith("."):  # a claim is not a question
+            evidence, views = rerank(self.reader, question, evidence, top=RERANK_TOP, weight=RERANK_WEIGHT)
         best = evidence[0]
         context = [statements(best.chunk.text, start=best.chunk.start)]
         context += [statements(p.text, start=p.start) for p in passages[:3]]
@@ -185,9 +213,8 @@ class ExtractiveAnswerer:
         key_missing = terms.missing_key_terms(context, self.words)
         states_asked = self.states_what_is_asked(best, terms, scores)
         strength = self.evidence_strength(best, terms, key_missing=key_missing, states_asked=states_asked)
-        factoid = self._is_factoid(question) and not source_question
         part_evidence = self._part_evidence(part_passages, expects) if len(part_passages) >= 2 else []
-        phrases = self._phrase_candidates(question, evidence, part_evidence) if factoid else {}
+        phrases = self._phrase_candidates(question, evidence, part_evidence, views) if factoid else {}
         signals = evidence_signals(
             best=best,
             terms=terms,
@@ -204,6 +231,8 @@ class ExtractiveAnswerer:
             counts_other=self.counts_something_else(terms, scores),
             key_missing=key_missing,
         )
+        if id(best) in views:
+            signals.update(views[id(best)].signals())
         probability = self.model.probability(signals)
         if probability < self.threshold:
             return self._refusal(question, query, evidence, probability, signals, parts)
@@ -237,6 +266,8 @@ class ExtractiveAnswerer:
                 return self._fill(result, "The sources give different answers:", accounts, conflict=True)
         chosen = self._choose(evidence, best)
         lead = phrases.get(id(best))
+        if PHRASE_SOURCE == "lead" and id(best) in views and views[id(best)].phrase is not None:
+            lead = views[id(best)].phrase
         chosen.sort(key=lambda e: (e is not best, e.chunk.doc_id, e.start))
         citations = [make_citation(i, ev) for i, ev in enumerate(chosen, start=1)]
         text = " ".join(f"{ev.text} [{c.n}]" for ev, c in zip(chosen, citations, strict=True))
@@ -302,9 +333,16 @@ class ExtractiveAnswerer:
         return found
 
     def _phrase_candidates(
-        self, question: str, evidence: list[Evidence], part_evidence: list[tuple[str, Evidence]]
+        self,
+        question: str,
+        evidence: list[Evidence],
+        part_evidence: list[tuple[str, Evidence]],
+        views: dict[int, ReaderView],
     ) -> dict[int, tuple[str, int, int]]:
-        """Answer phrases (text, start, end in the sentence) of the best sentences, keyed by id(evidence)."""
+        """Answer phrases (text, start, end in the sentence) of the best sentences, keyed by id(evidence).
+
+        ``views``: what the reader made of sentences already read (filled in for the others).
+        """
         best = evidence[0]
         # The best sentence, and other documents' close ones (a different phrase there is a conflict).
         pool, docs = [best], {best.chunk.doc_id}
@@ -313,15 +351,9 @@ class ExtractiveAnswerer:
                 pool.append(ev)
                 docs.add(ev.chunk.doc_id)
         pool += [top for _, top in part_evidence if all(top is not ev for ev in pool)]
-        # One confidence bar for every phrase (the extractor's, tuned on SQuAD training pages): a
-        # lower one for other documents' phrases put near-synonyms side by side as "different
-        # answers" on sample-news (measured: eval/README.md).
-        found = self.phrases.extract(question, [ev.text for ev in pool])
-        out: dict[int, tuple[str, int, int]] = {}
-        for ev, phrase in zip(pool, found, strict=True):
-            if phrase is not None and ev.text[phrase.start : phrase.end] == phrase.text:
-                out[id(ev)] = (phrase.text, phrase.start, phrase.end)
-        return out
+        reader = self.reader if PHRASE_SOURCE not in ("spacy", "lead") else None
+        return answer_phrases(question, pool, reader=reader, spacy=self.phrases, views=views,
+                              fallback=PHRASE_SOURCE != "reader")
 
     @staticmethod
     def _set_phrase(result: Answer, ev: Evidence, phrase: tuple[str, int, int]) -> None:

@@ -30,7 +30,7 @@ from qa.types import Passage
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "answerability.json"
 # sha256 of qa/models/answerability.json; eval.train_answerability prints the new one.
-MODEL_SHA256 = "45723553603bcd906b78a10715c70996bfa9c2e90ab25f9808a5dc7396de450e"
+MODEL_SHA256 = "623052a1e47a05f6970635ae6f9bc8d868e6791a55b85aa5b058cd0bba076b6f"
 
 # The signals the answerer computes (Answer.signals carries them, for debugging and training); the
 # model weighs those its file names (eval/train_answerability.py chose them by leave-one-set-out).
@@ -48,6 +48,8 @@ FEATURES = (
     "concepts",  # log(1 + number of concepts in the question): long questions cover less
     "passage_dense",  # cosine of the question and the best passage
     "parts_missing",  # share of the sources a question names that have no evidence
+    "reader_no_answer",  # the trained reader's no-answer score on the best sentence's window (qa/reading.py)
+    "reader_in_sentence",  # 1 when the reader's best span lies inside the best sentence
 )
 
 

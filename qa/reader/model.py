@@ -20,7 +20,7 @@ from qa.reader.data import file_sha256
 
 READER_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
 READER_FILE = "reader.onnx"
-READER_SHA256 = "c806750601665dbc3230160922672dd2224ad86244b52e564ad2a99b4b11811c"
+READER_SHA256 = "58e90f4053707f96cb159181f0630f3209cd3fb5dfd923f2a03c94619ceb10aa"
 # no_answer_score above this: "no answer" (picked on the training file's held-out articles, README)
 NO_ANSWER_THRESHOLD = 0.0
 
@@ -153,6 +153,26 @@ class Reader:
         windows = self._windows(question.strip(), passages)
         if not windows:
             return Reading(spans=[], no_answer_score=float("inf"))
+        return self._reading(passages, windows, *self._run(windows), top_k=top_k)
+
+    def read_each(self, question: str, passages: Sequence[str], *, top_k: int = 1) -> list[Reading]:
+        """Read each passage on its own (one batched forward pass): a :class:`Reading` per passage,
+        in order, with span ``passage`` indices into ``passages``."""
+        windows = self._windows(question.strip(), passages)
+        if not windows:
+            return [Reading(spans=[], no_answer_score=float("inf")) for _ in passages]
+        start_logits, end_logits = self._run(windows)
+        readings = []
+        for index in range(len(passages)):
+            rows = [row for row, (p, _) in enumerate(windows) if p == index]
+            if not rows:
+                readings.append(Reading(spans=[], no_answer_score=float("inf")))
+                continue
+            mine = [windows[row] for row in rows]
+            readings.append(self._reading(passages, mine, start_logits[rows], end_logits[rows], top_k=top_k))
+        return readings
+
+    def _run(self, windows: list[tuple[int, Any]]) -> tuple[np.ndarray, np.ndarray]:
         width = max(len(w.ids) for _, w in windows)
         ids = np.zeros((len(windows), width), dtype=np.int64)
         types = np.zeros_like(ids)
@@ -163,6 +183,17 @@ class Reader:
         start_logits, end_logits = self._session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         )
+        return start_logits, end_logits
+
+    def _reading(
+        self,
+        passages: Sequence[str],
+        windows: list[tuple[int, Any]],
+        start_logits: np.ndarray,
+        end_logits: np.ndarray,
+        *,
+        top_k: int,
+    ) -> Reading:
         null_score = float("inf")
         candidates: dict[tuple[int, int, int], float] = {}
         for row, (passage, w) in enumerate(windows):
