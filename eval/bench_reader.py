@@ -31,7 +31,7 @@ import numpy as np
 from eval.calibrate import fold_of
 from eval.datasets import load_qa_dev
 from eval.metrics import percentile, refusal_f1, refusal_precision_recall, squad_scores
-from qa.reader.model import NO_ANSWER_THRESHOLD, READER_DIR, READER_FILE, Reader
+from qa.reader.model import NO_ANSWER_THRESHOLD, READER_DIR, READER_FILE, READER_SHA256, Reader
 
 HOLDOUT_PERCENT = 5  # as qa.reader.train.Hyper.holdout_percent (importing it would load torch)
 TRAIN_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad-train-pages" / "train.json"
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         # a file other than the shipped one has no recorded hash to check
         shipped = path.resolve() == (READER_DIR / READER_FILE).resolve()
-        reader = Reader(path, **({} if shipped else {"expected_sha256": None}))
+        reader = Reader(path, expected_sha256=READER_SHA256 if shipped else None)
         load_s = time.perf_counter() - started
         print(f"\n== {path} ({path.stat().st_size / 1e6:.1f} MB)")
         print(f"load {load_s:.2f} s; one ~256-token window {one_window_ms(reader, long_passage):.1f} ms (median)")
