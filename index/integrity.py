@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+from index.locking import command_line, dir_lock
 from index.models import Document
 from index.store import chunk_ids_from_meta
 
@@ -99,3 +100,27 @@ def repair_index(index: DocumentIndex, found: IndexCheck | None = None) -> Repai
         index.store.bump_generation()
         index.sync(force=True)
     return report
+
+
+def recover_interrupted_write(index: DocumentIndex) -> None:
+    """Delete chunks a killed writer left without a registry record (embedded data dirs only).
+
+    Only when no other process holds the write lock: a live writer's chunks-before-registry are
+    not orphans yet. With a Chroma server, ``citeqa index check --repair`` does this.
+    """
+    lock = dir_lock(index.settings.data_dir, "write.lock")
+    if not lock.try_acquire(purpose=f"recovering ({command_line()})"):
+        return
+    try:
+        # Opening loaded every chunk a record lists (each by its own document's record): when
+        # Chroma holds no more chunks than that and nobody wrote since, there are no orphans,
+        # and the full scan of chunk metadata (the slowest part of opening a large index) is
+        # not needed.
+        unchanged = index.store.generation() == index.loaded_generation
+        if index.store.count_chunks() == index.loaded_chunk_count and unchanged:
+            return
+        found = check_index(index)
+        if found.orphan_chunks:
+            repair_index(index, found)
+    finally:
+        lock.release()

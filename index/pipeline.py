@@ -8,7 +8,6 @@ the same Chroma server). So after any add or delete, in any process, both hold t
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -25,9 +24,9 @@ from index.lexical import BM25Index, LexicalHit
 from index.loaders import load_paths
 from index.locking import command_line, dir_lock
 from index.models import AddReport, Chunk, Document, DocumentInfo
-from index.records import IndexedChunk, day_number, indexed_chunk, version_key
+from index.records import IndexedChunk, day_number, document_info, indexed_chunk, release_free_memory, version_key
 from index.settings import Settings
-from index.snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
+from index.snapshot import Snapshot, restore_snapshot, save_snapshot, snapshot_path
 from index.store import ChromaStore, StoredChunk, chunk_ids_from_meta, make_client
 from index.writing import write_group
 
@@ -37,19 +36,6 @@ log = logging.getLogger(__name__)
 ProgressFactory = Callable[[int, str], Any]  # (total, description) -> object with update(n) and close()
 DOCS_PER_GROUP = 256
 BULK_LOAD = 5000  # chunks: loading this many leaves freed memory worth handing back
-
-
-def release_free_memory() -> None:
-    """Give memory freed by a bulk load back to the operating system.
-
-    Loading a large index reads every chunk's text and metadata; glibc keeps the freed pages of
-    those transient objects in the process (about 10 kB per chunk, measured at 10k chunks), which
-    would put a 100k-chunk server well over its memory budget. Elsewhere this does nothing.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 @dataclass(frozen=True)
@@ -113,7 +99,7 @@ class DocumentIndex:
                     make_client(settings), name=settings.collection, model_identity=embedder.identity, dim=embedder.dim
                 )
         index = cls(store=store, embedder=embedder, settings=settings)
-        restored = index._restore_snapshot()
+        restored = restore_snapshot(index)
         index.sync(force=True)
         if settings.snapshot_min_chunks and index._chunks_read >= settings.snapshot_min_chunks:
             try:
@@ -125,23 +111,26 @@ class DocumentIndex:
         if restored:
             release_free_memory()  # what unpickling and reading the registry left behind
         if recover and not settings.chroma_server:
-            index._recover_interrupted_write()
+            from index.integrity import recover_interrupted_write
+
+            recover_interrupted_write(index)
         return index
 
-    def _restore_snapshot(self) -> bool:
-        """Load the chunk table and BM25 from the local snapshot, when there is a usable one; the
-        sync that follows reconciles it with the registry (see :mod:`index.snapshot`)."""
-        if not self.settings.snapshot_min_chunks:
-            return False
-        found = load_snapshot(
-            snapshot_path(self.settings), settings=self.settings, identity=self.embedder.identity, dim=self.embedder.dim
-        )
-        if found is None:
-            return False
-        self._doc_hashes, self._doc_chunks = found.doc_hashes, found.doc_chunks
-        self._chunks, self.lexical = found.chunks, found.lexical
+    def adopt(self, snapshot: Snapshot) -> None:
+        """Take the chunk table and BM25 from a snapshot (see :func:`index.snapshot.restore_snapshot`)."""
+        self._doc_hashes, self._doc_chunks = snapshot.doc_hashes, snapshot.doc_chunks
+        self._chunks, self.lexical = snapshot.chunks, snapshot.lexical
         self._local_changes += 1
-        return True
+
+    @property
+    def loaded_chunk_count(self) -> int:
+        """Chunks in the in-memory chunk table."""
+        return len(self._chunks)
+
+    @property
+    def loaded_generation(self) -> str:
+        """The registry's generation token when this process last synced with Chroma."""
+        return self._generation
 
     def save_snapshot(self) -> int:
         """Write the chunk table and BM25 to the local snapshot, so the next process opening this
@@ -169,30 +158,6 @@ class DocumentIndex:
 
         A seam for crash tests, which override it in a subclass to kill the process exactly there.
         """
-
-    def _recover_interrupted_write(self) -> None:
-        """Delete chunks a killed writer left without a registry record (embedded data dirs only).
-
-        Only when no other process holds the write lock: a live writer's chunks-before-registry are
-        not orphans yet. With a Chroma server, ``citeqa index check --repair`` does this.
-        """
-        from index.integrity import check_index, repair_index
-
-        lock = dir_lock(self.settings.data_dir, "write.lock")
-        if not lock.try_acquire(purpose=f"recovering ({command_line()})"):
-            return
-        try:
-            # Opening loaded every chunk a record lists (each by its own document's record): when
-            # Chroma holds no more chunks than that and nobody wrote since, there are no orphans,
-            # and the full scan of chunk metadata (the slowest part of opening a large index) is
-            # not needed.
-            if self.store.count_chunks() == len(self._chunks) and self.store.generation() == self._generation:
-                return
-            found = check_index(self)
-            if found.orphan_chunks:
-                repair_index(self, found)
-        finally:
-            lock.release()
 
     def write_lock(self) -> Any:
         """The cross-process write lock of an embedded data dir, held around every write (a no-op
@@ -352,7 +317,7 @@ class DocumentIndex:
     def list_documents(self) -> list[DocumentInfo]:
         """Every stored document with its chunk count, sorted by id."""
         registry = self.store.document_metadata()
-        return [self._info(doc_id, meta) for doc_id, meta in sorted(registry.items())]
+        return [document_info(doc_id, meta) for doc_id, meta in sorted(registry.items())]
 
     def get_document(self, doc_id: str) -> tuple[DocumentInfo, str]:
         """Metadata and full text of a document.
@@ -364,22 +329,7 @@ class DocumentIndex:
         if found is None:
             raise DocumentNotFound(doc_id)
         meta, text = found
-        return self._info(doc_id, meta), text
-
-    @staticmethod
-    def _info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
-        return DocumentInfo(
-            id=doc_id,
-            title=str(meta.get("title", "")),
-            source=meta.get("source"),
-            url=meta.get("url"),
-            published_at=meta.get("published_at"),
-            path=meta.get("path"),
-            content_hash=str(meta.get("content_hash", "")),
-            chunk_count=int(meta.get("chunk_count", 0)),
-            chars=int(meta.get("chars", 0)),
-            added_at=str(meta.get("added_at", "")),
-        )
+        return document_info(doc_id, meta), text
 
     def stats(self) -> IndexStats:
         """Figures about the index, cheap enough for every metrics scrape (counts come from memory)."""

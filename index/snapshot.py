@@ -26,13 +26,16 @@ import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from index.lexical import BM25Index
 from index.records import IndexedChunk
 from index.settings import Settings
+
+if TYPE_CHECKING:
+    from index.pipeline import DocumentIndex
 
 FORMAT = 1
 log = logging.getLogger(__name__)
@@ -133,3 +136,22 @@ def load_snapshot(path: Path, *, settings: Settings, identity: str, dim: int) ->
         log.warning("ignoring index snapshot %s: it holds a %s", path, type(snapshot).__name__)
         return None
     return snapshot
+
+
+def restore_snapshot(index: DocumentIndex) -> bool:
+    """Load ``index``'s chunk table and BM25 from its snapshot, when there is a usable one; the sync
+    that follows in :meth:`DocumentIndex.open` reconciles it with the registry.
+
+    Returns:
+        True when a snapshot was loaded.
+    """
+    settings = index.settings
+    if not settings.snapshot_min_chunks:
+        return False
+    found = load_snapshot(
+        snapshot_path(settings), settings=settings, identity=index.embedder.identity, dim=index.embedder.dim
+    )
+    if found is None:
+        return False
+    index.adopt(found)
+    return True

@@ -125,6 +125,21 @@ def outcome_sides(evidence: list[Evidence], best: Evidence, *, floor: float) -> 
     return {doc: evs for doc, evs in sides.items() if evs}
 
 
+def phrase_pool(
+    evidence: list[Evidence], part_evidence: Sequence[tuple[str, Evidence]], *, margin: float
+) -> list[Evidence]:
+    """The sentences whose answer phrases are compared: the best one, other documents' sentences
+    scoring within ``margin`` of it (a different phrase there is a conflict), and the best sentence
+    of each part of a question that names its sources."""
+    best = evidence[0]
+    pool, docs = [best], {best.chunk.doc_id}
+    for ev in evidence[1:PHRASE_SENTENCES]:
+        if ev.score >= best.score - margin and (ev.chunk.doc_id not in docs or len(pool) < 2):
+            pool.append(ev)
+            docs.add(ev.chunk.doc_id)
+    return pool + [top for _, top in part_evidence if all(top is not ev for ev in pool)]
+
+
 def phrase_groups(evidence: list[Evidence], best: Evidence, phrases: Phrases, *, floor: float) -> list[Account]:
     """Sentences scoring at least ``floor`` grouped by the answer phrase they give; two or more
     groups from different documents mean the documents answer differently (else: [])."""

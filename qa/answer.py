@@ -18,13 +18,13 @@ import numpy as np
 
 from index.pipeline import DocumentIndex
 from qa.accounts import (
-    PHRASE_SENTENCES,
     Account,
     make_citation,
     most_given_phrase,
     older_first,
     outcome_sides,
     phrase_groups,
+    phrase_pool,
     render_accounts,
     restates,
 )
@@ -343,14 +343,7 @@ class ExtractiveAnswerer:
 
         ``views``: what the reader made of sentences already read (filled in for the others).
         """
-        best = evidence[0]
-        # The best sentence, and other documents' close ones (a different phrase there is a conflict).
-        pool, docs = [best], {best.chunk.doc_id}
-        for ev in evidence[1:PHRASE_SENTENCES]:
-            if ev.score >= best.score - PHRASE_MARGIN and (ev.chunk.doc_id not in docs or len(pool) < 2):
-                pool.append(ev)
-                docs.add(ev.chunk.doc_id)
-        pool += [top for _, top in part_evidence if all(top is not ev for ev in pool)]
+        pool = phrase_pool(evidence, part_evidence, margin=PHRASE_MARGIN)
         reader = self.reader if PHRASE_SOURCE not in ("spacy", "lead") else None
         return answer_phrases(question, pool, reader=reader, spacy=self.phrases, views=views,
                               fallback=PHRASE_SOURCE != "reader")

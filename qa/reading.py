@@ -23,9 +23,9 @@ NEIGHBOURS = 1  # sentences read on each side of the best one
 NO_ANSWER_CLIP = 20.0  # the score is a logit difference; beyond this it says nothing more
 MAX_PHRASE_WORDS = 12
 # The reader's span is an answer phrase only when it beats "no answer" by this much (no-answer score
-# at most -PHRASE_MARGIN). None: any span inside the sentence; requiring 0 lowered SQuAD answer-phrase
+# at most -SPAN_MARGIN). None: any span inside the sentence; requiring 0 lowered SQuAD answer-phrase
 # F1 on fold 0 (0.511 -> 0.466) and changed nothing elsewhere.
-PHRASE_MARGIN: float | None = None
+SPAN_MARGIN: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def _view(best: Evidence, lo: int, reading: Any) -> ReaderView:
     inside = s <= span.start and span.end <= e
     phrase = None
     text = span.text.strip(" ,;:")
-    sure = PHRASE_MARGIN is None or reading.no_answer_score <= -PHRASE_MARGIN
+    sure = SPAN_MARGIN is None or reading.no_answer_score <= -SPAN_MARGIN
     if inside and sure and text and len(text.split()) <= MAX_PHRASE_WORDS:
         start = span.start - s + span.text.index(text)
         phrase = (text, start, start + len(text))
