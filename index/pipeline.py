@@ -103,7 +103,7 @@ class DocumentIndex:
         index.sync(force=True)
         if settings.snapshot_min_chunks and index._chunks_read >= settings.snapshot_min_chunks:
             try:
-                index.save_snapshot()
+                index.write_snapshot()
             except OSError as exc:  # a read-only or full disk costs the next start time, nothing else
                 log.warning("could not write the index snapshot: %s", exc)
         elif restored and not index._chunks:
@@ -132,7 +132,7 @@ class DocumentIndex:
         """The registry's generation token when this process last synced with Chroma."""
         return self._generation
 
-    def save_snapshot(self) -> int:
+    def write_snapshot(self) -> int:
         """Write the chunk table and BM25 to the local snapshot, so the next process opening this
         index reads only what changed since from Chroma.
 

@@ -44,7 +44,7 @@ from qa.evidence import (
 )
 from qa.followup import asks_for_source
 from qa.parts import NamedParts
-from qa.reading import ReaderView, answer_phrases, rerank, shipped_reader
+from qa.reading import ReaderView, rerank, shipped_reader
 from qa.types import Answer, PartPassages, Passage
 
 REFUSAL_TEXT = "The indexed documents do not answer this."
@@ -61,13 +61,11 @@ KEY_TERM_PENALTY = 0.5
 FULL_MATCH_BONUS = 0.05
 UNSTATED_PENALTY = 0.25  # the best sentence does not state what is asked (see states_what_is_asked)
 SOFT_BAND = 0.15  # soft matching runs when the best score is this close to the evidence floor
-# Where answer phrases come from: "lead" (default): the reader's span inside the best sentence leads
-# the answer, and spaCy's typed phrases decide whether documents give different answers; "reader" or
-# "both" (the reader's, spaCy's where the reader gives none) for every sentence; "spacy" alone. On
-# fold 0 the reader's lead raised SQuAD answer-phrase F1 from 0.369 to 0.500; reader spans compared
-# across documents put noisy "different answers" side by side (RGB false answer alone 2 -> 3 of 49),
-# spaCy's did not (1 of 49): eval/README.md.
-PHRASE_SOURCE = "lead"
+# A factoid answer leads with the reader's span inside the best sentence (spaCy's typed phrase where
+# it has none); whether documents give different answers is decided on spaCy's phrases. On fold 0
+# the reader's lead raised SQuAD answer-phrase F1 from 0.369 to 0.500; reader spans compared across
+# documents put noisy "different answers" side by side (RGB false answer alone 2 -> 3 of 49, spaCy's:
+# 1 of 49): eval/README.md.
 # For a question the reader reads the RERANK_TOP best sentences (with their neighbours, one batch)
 # and raises those it answers from by up to RERANK_WEIGHT (qa/reading.rerank). Chosen on fold 0 of
 # the four sets: weight 0.1 beat 0 and 0.2, top 5 beat top 3, reading only factoid questions lost an
@@ -88,7 +86,7 @@ class ExtractiveAnswerer:
         model: the answerability model (default: the shipped, hash-checked one).
         phrases: answer-phrase extractor (default: the spaCy one, loaded on first use); False: none.
         reader: the trained span reader (default: the shipped one, loaded on first use); False: none
-            (its signals are then absent, which the answerability model reads as zeros).
+            (no re-ranking, spaCy's phrases only).
     """
 
     name = "extractive"
@@ -117,6 +115,7 @@ class ExtractiveAnswerer:
         if self._reader is None:
             self._reader = shipped_reader()
         return self._reader or None
+
     @property
     def phrases(self) -> Any:
         if self._phrases is None:
@@ -214,7 +213,7 @@ class ExtractiveAnswerer:
         states_asked = self.states_what_is_asked(best, terms, scores)
         strength = self.evidence_strength(best, terms, key_missing=key_missing, states_asked=states_asked)
         part_evidence = self._part_evidence(part_passages, expects) if len(part_passages) >= 2 else []
-        phrases = self._phrase_candidates(question, evidence, part_evidence, views) if factoid else {}
+        phrases = self._phrase_candidates(question, evidence, part_evidence) if factoid else {}
         signals = evidence_signals(
             best=best,
             terms=terms,
@@ -266,7 +265,7 @@ class ExtractiveAnswerer:
                 return self._fill(result, "The sources give different answers:", accounts, conflict=True)
         chosen = self._choose(evidence, best)
         lead = phrases.get(id(best))
-        if PHRASE_SOURCE == "lead" and id(best) in views and views[id(best)].phrase is not None:
+        if id(best) in views and views[id(best)].phrase is not None:
             lead = views[id(best)].phrase
         chosen.sort(key=lambda e: (e is not best, e.chunk.doc_id, e.start))
         citations = [make_citation(i, ev) for i, ev in enumerate(chosen, start=1)]
@@ -333,20 +332,19 @@ class ExtractiveAnswerer:
         return found
 
     def _phrase_candidates(
-        self,
-        question: str,
-        evidence: list[Evidence],
-        part_evidence: list[tuple[str, Evidence]],
-        views: dict[int, ReaderView],
+        self, question: str, evidence: list[Evidence], part_evidence: list[tuple[str, Evidence]]
     ) -> dict[int, tuple[str, int, int]]:
-        """Answer phrases (text, start, end in the sentence) of the best sentences, keyed by id(evidence).
-
-        ``views``: what the reader made of sentences already read (filled in for the others).
-        """
+        """spaCy's answer phrases (text, start, end in the sentence) of the best sentences, keyed by id(evidence)."""
         pool = phrase_pool(evidence, part_evidence, margin=PHRASE_MARGIN)
-        reader = self.reader if PHRASE_SOURCE not in ("spacy", "lead") else None
-        return answer_phrases(question, pool, reader=reader, spacy=self.phrases, views=views,
-                              fallback=PHRASE_SOURCE != "reader")
+        # One confidence bar for every phrase (the extractor's, tuned on SQuAD training pages): a
+        # lower one for other documents' phrases put near-synonyms side by side as "different
+        # answers" on sample-news (measured: eval/README.md).
+        found = self.phrases.extract(question, [ev.text for ev in pool])
+        out: dict[int, tuple[str, int, int]] = {}
+        for ev, phrase in zip(pool, found, strict=True):
+            if phrase is not None and ev.text[phrase.start : phrase.end] == phrase.text:
+                out[id(ev)] = (phrase.text, phrase.start, phrase.end)
+        return out
 
     @staticmethod
     def _set_phrase(result: Answer, ev: Evidence, phrase: tuple[str, int, int]) -> None:

@@ -1,12 +1,10 @@
 """What the trained reader (``qa/reader``) adds to an extractive answer.
 
-The answerer picks its best sentence by similarity and word overlap; the reader then reads that
-sentence with its neighbours (the window a SQuAD paragraph-trained model expects, short enough to
-cost one small forward pass) and says two things the sentence scores cannot:
-
-- how strongly it believes the window holds no answer (``reader_no_answer``, a signal for the
-  answerability model: SQuAD 2.0's near misses look answerable to similarity and overlap);
-- where exactly the answer is (a span of the best sentence, used as the answer phrase).
+The answerer picks sentences by similarity and word overlap; the reader reads the best few, each with
+its neighbours (the window a SQuAD paragraph-trained model expects, short enough to batch cheaply),
+and says what the sentence scores cannot: where exactly the answer is (a span of the sentence, which
+leads a factoid answer) and how sure it is of it (which re-ranks the sentences). Its no-answer score
+is kept in ``Answer.signals`` (``reader_no_answer``) but did not pay as a refusal signal.
 """
 
 from __future__ import annotations
@@ -22,10 +20,8 @@ from qa.evidence import Evidence
 NEIGHBOURS = 1  # sentences read on each side of the best one
 NO_ANSWER_CLIP = 20.0  # the score is a logit difference; beyond this it says nothing more
 MAX_PHRASE_WORDS = 12
-# The reader's span is an answer phrase only when it beats "no answer" by this much (no-answer score
-# at most -SPAN_MARGIN). None: any span inside the sentence; requiring 0 lowered SQuAD answer-phrase
-# F1 on fold 0 (0.511 -> 0.466) and changed nothing elsewhere.
-SPAN_MARGIN: float | None = None
+# Any span inside the sentence counts as its phrase: requiring it to beat "no answer" lowered SQuAD
+# answer-phrase F1 on fold 0 (0.511 -> 0.466) and changed nothing elsewhere.
 
 
 @dataclass(frozen=True)
@@ -41,13 +37,17 @@ class ReaderView:
     phrase: tuple[str, int, int] | None
 
     @property
+    def clipped(self) -> float:
+        return max(-NO_ANSWER_CLIP, min(NO_ANSWER_CLIP, self.no_answer))
+
+    @property
     def confidence(self) -> float:
         """The logistic of minus the no-answer score: near 1 when the reader is sure of a span."""
-        return 1.0 / (1.0 + math.exp(max(-NO_ANSWER_CLIP, min(NO_ANSWER_CLIP, self.no_answer))))
+        return 1.0 / (1.0 + math.exp(self.clipped))
 
     def signals(self) -> dict[str, float]:
         return {
-            "reader_no_answer": round(max(-NO_ANSWER_CLIP, min(NO_ANSWER_CLIP, self.no_answer)) / 10.0, 4),
+            "reader_no_answer": round(self.clipped / 10.0, 4),
             "reader_in_sentence": 1.0 if self.in_sentence else 0.0,
         }
 
@@ -81,11 +81,6 @@ def read_many(reader: Any, question: str, evidence: list[Evidence]) -> list[Read
     return [_view(ev, lo, reading) for ev, (lo, _), reading in zip(evidence, windows, readings, strict=True)]
 
 
-def read_best(reader: Any, question: str, best: Evidence) -> ReaderView:
-    """Run ``reader`` on the window around one sentence."""
-    return read_many(reader, question, [best])[0]
-
-
 def _view(best: Evidence, lo: int, reading: Any) -> ReaderView:
     span = reading.best
     if span is None:
@@ -94,8 +89,7 @@ def _view(best: Evidence, lo: int, reading: Any) -> ReaderView:
     inside = s <= span.start and span.end <= e
     phrase = None
     text = span.text.strip(" ,;:")
-    sure = SPAN_MARGIN is None or reading.no_answer_score <= -SPAN_MARGIN
-    if inside and sure and text and len(text.split()) <= MAX_PHRASE_WORDS:
+    if inside and text and len(text.split()) <= MAX_PHRASE_WORDS:
         start = span.start - s + span.text.index(text)
         phrase = (text, start, start + len(text))
     return ReaderView(no_answer=reading.no_answer_score, in_sentence=inside, phrase=phrase)
@@ -124,40 +118,3 @@ def rerank(
     ranked = sorted(raised + evidence[top:], key=lambda e: -e.score)
     return ranked, by_id
 
-
-def answer_phrases(
-    question: str,
-    pool: list[Evidence],
-    *,
-    reader: Any,
-    spacy: Any,
-    views: dict[int, ReaderView],
-    fallback: bool = True,
-) -> dict[int, tuple[str, int, int]]:
-    """Answer phrases (text, start, end in the sentence) of ``pool``'s sentences, keyed by ``id()``.
-
-    The reader's span inside each sentence first (``views`` holds what it already read; the others
-    are read in one batch and added); with ``fallback``, spaCy's typed phrase (``spacy``, a
-    :class:`qa.phrases.PhraseExtractor`) for sentences the reader gives none.
-    """
-    out: dict[int, tuple[str, int, int]] = {}
-    if reader is not None:
-        unread = [ev for ev in pool if id(ev) not in views]
-        for ev, view in zip(unread, read_many(reader, question, unread), strict=True):
-            views[id(ev)] = view
-        for ev in pool:
-            phrase = views[id(ev)].phrase
-            if phrase is not None:
-                out[id(ev)] = phrase
-        if not fallback:
-            return out
-    rest = [ev for ev in pool if id(ev) not in out]
-    if spacy is None or not rest:
-        return out
-    # One confidence bar for every phrase (the extractor's, tuned on SQuAD training pages): a lower
-    # one for other documents' phrases put near-synonyms side by side as "different answers" on
-    # sample-news (measured: eval/README.md).
-    for ev, found in zip(rest, spacy.extract(question, [ev.text for ev in rest]), strict=True):
-        if found is not None and ev.text[found.start : found.end] == found.text:
-            out[id(ev)] = (found.text, found.start, found.end)
-    return out

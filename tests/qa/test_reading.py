@@ -8,7 +8,7 @@ import pytest
 from index.pipeline import DocumentIndex
 from qa.answer import ExtractiveAnswerer
 from qa.evidence import Evidence
-from qa.reading import NEIGHBOURS, ReaderView, read_best, shipped_reader, window_of
+from qa.reading import NEIGHBOURS, ReaderView, read_many, shipped_reader, window_of
 from tests.conftest import DOC_DEFEAT
 
 
@@ -37,7 +37,7 @@ def test_the_window_is_the_sentence_with_its_neighbours_inside_its_chunk(sample_
 
 def test_the_reader_phrase_is_an_exact_span_of_the_best_sentence(sample_index: DocumentIndex) -> None:
     best = evidence_at(sample_index, DOC_DEFEAT, "mortar shell")
-    view = read_best(shipped_reader(), "Who was killed by a mortar shell?", best)
+    view = read_many(shipped_reader(), "Who was killed by a mortar shell?", [best])[0]
     assert view.phrase is not None and view.in_sentence
     text, start, end = view.phrase
     assert best.text[start:end] == text and "Samadi" in text
@@ -47,8 +47,8 @@ def test_the_reader_phrase_is_an_exact_span_of_the_best_sentence(sample_index: D
 
 def test_an_unrelated_question_reads_as_less_answerable(sample_index: DocumentIndex) -> None:
     best = evidence_at(sample_index, DOC_DEFEAT, "mortar shell")
-    asked = read_best(shipped_reader(), "Who was killed by a mortar shell?", best)
-    unrelated = read_best(shipped_reader(), "What is the boiling point of mercury?", best)
+    asked = read_many(shipped_reader(), "Who was killed by a mortar shell?", [best])[0]
+    unrelated = read_many(shipped_reader(), "What is the boiling point of mercury?", [best])[0]
     assert unrelated.no_answer > asked.no_answer
     assert unrelated.signals()["reader_no_answer"] > asked.signals()["reader_no_answer"]
 
