@@ -6,9 +6,8 @@
 For each backend it builds a fresh index of the corpus with the real pipeline (chunking, chunk +
 sentence embedding, Chroma writes, BM25), timing the whole ``add_documents``, then measures nDCG@10
 and recall@10 (dense, lexical, hybrid) and the extractive ``ask`` latency with that backend
-embedding the questions. ``onnx-int8`` is the checked export after ONNX Runtime's dynamic
-quantization with per-channel int8 weights, made in a temporary directory: citeqa does not offer it
-(it lost accuracy on the evals, see eval/README.md), this script measures it.
+embedding the questions. ``onnx-int8`` is citeqa's int8 file (8-bit MatMulNBits weights, see
+``index.onnx_export``).
 Backends run in the order given, each after the previous one finished, so they share the machine's
 state; the load average before and after each is printed because this machine is shared.
 """
@@ -30,41 +29,14 @@ from eval.bench_qa import DEFAULT_BEIR, MODES, measure
 from eval.datasets import EvalDataset, load_beir
 from eval.runner import eval_index
 from index.embedding import Embedder
-from index.encoders import OnnxEncoder
-from index.onnx_export import onnx_file
 from index.settings import Settings, get_settings
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def int8_embedder(settings: Settings, workdir: Path) -> Embedder:
-    """The checked fp32 export, quantized (int8 weights per output channel, activations on the fly)."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    fp32 = Embedder.from_settings(settings.model_copy(update={"embedding_backend": "onnx"}))
-    quantized = workdir / "embedding-int8.onnx"
-    quantize_dynamic(
-        onnx_file(fp32.cache_dir, fp32.weights_sha256),
-        quantized,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # ORT's fused ops have no inferred types
-    )
-    return Embedder(
-        settings.embedding_model,
-        expected_sha256=settings.embedding_sha256,
-        batch_size=settings.embedding_batch_size,
-        encoder=OnnxEncoder(quantized, fp32.path, backend="onnx-int8"),
-    )
-
-
 def run_backend(name: str, dataset: EvalDataset, settings: Settings, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
-    if name == "onnx-int8":
-        embedder = int8_embedder(settings, workdir)
-    else:
-        embedder = Embedder.from_settings(settings.model_copy(update={"embedding_backend": name}))
+    embedder = Embedder.from_settings(settings.model_copy(update={"embedding_backend": name}))
     load_s = time.perf_counter() - started
     embedder.embed_queries(["warm-up so the first timed batch does not pay for lazy initialisation"])
     load_before = os.getloadavg()[0]

@@ -14,7 +14,7 @@ from index.chunking import chunk_document
 from index.embedding import Embedder, file_sha256, resolve_model
 from index.errors import ConfigError, ModelError
 from index.loaders import load_paths
-from index.onnx_export import MIN_COSINE, default_cache_dir, onnx_file, read_record
+from index.onnx_export import INT8_MIN_COSINE, MIN_COSINE, default_cache_dir, int8_file, onnx_file, read_record
 from index.settings import BUNDLED_MODEL, get_settings
 
 QUESTIONS = [
@@ -38,6 +38,11 @@ def torch_embedder() -> Embedder:
 @pytest.fixture(scope="module")
 def onnx_embedder() -> Embedder:
     return Embedder(backend="onnx")
+
+
+@pytest.fixture(scope="module")
+def int8_embedder() -> Embedder:
+    return Embedder(backend="onnx-int8")
 
 
 @pytest.fixture()
@@ -77,6 +82,46 @@ def test_onnx_and_torch_give_the_same_chunk_sentence_and_query_vectors(
     assert query_cos.min() >= MIN_COSINE
     words = ["died", "killed", "Boukamal"]
     np.testing.assert_allclose(torch_embedder.word_vectors(words), onnx_embedder.word_vectors(words), atol=1e-6)
+
+
+def test_the_opt_in_int8_file_is_checked_and_keeps_vectors_and_rankings(
+    torch_embedder: Embedder, int8_embedder: Embedder
+) -> None:
+    assert int8_embedder.backend == "onnx-int8"
+    path = int8_file(int8_embedder.cache_dir, int8_embedder.weights_sha256)
+    record = read_record(path)
+    assert record is not None and record.passed and "MatMulNBits" in record.exporter
+    assert INT8_MIN_COSINE <= record.min_cosine < MIN_COSINE  # really quantized, and within its bound
+    assert file_sha256(path) == record.onnx_sha256
+    docs = load_paths([SAMPLE_DIR]).documents
+    chunks = [c for doc in docs for c in chunk_document(doc, chunk_size=800, overlap=150)]
+    texts = [c.text for c in chunks]
+    spans = [[(s - c.start, e - c.start) for s, e in c.sentences] for c in chunks]
+    want, got = torch_embedder.embed_chunks(texts, spans), int8_embedder.embed_chunks(texts, spans)
+    want_chunks, got_chunks = np.stack([w.chunk for w in want]), np.stack([g.chunk for g in got])
+    sentence_cos = rowwise_cosine(
+        np.concatenate([w.sentences for w in want]), np.concatenate([g.sentences for g in got])
+    )
+    questions = QUESTIONS[:-1]
+    want_q, got_q = torch_embedder.embed_queries(questions), int8_embedder.embed_queries(questions)
+    assert rowwise_cosine(want_chunks, got_chunks).min() >= INT8_MIN_COSINE
+    assert sentence_cos.min() >= INT8_MIN_COSINE
+    assert rowwise_cosine(want_q, got_q).min() >= INT8_MIN_COSINE
+    # each question's best chunks come out in the same order
+    want_rank = np.argsort(-(want_q @ want_chunks.T), axis=1)[:, :3]
+    got_rank = np.argsort(-(got_q @ got_chunks.T), axis=1)[:, :3]
+    assert (want_rank == got_rank).all()
+
+
+def test_an_int8_file_that_failed_its_check_is_refused(cache_copy: Path, int8_embedder: Embedder) -> None:
+    source = int8_file(int8_embedder.cache_dir, int8_embedder.weights_sha256)
+    target = int8_file(cache_copy, int8_embedder.weights_sha256)
+    shutil.copy(source, target)
+    record = json.loads(source.with_suffix(".json").read_text())
+    target.with_suffix(".json").write_text(json.dumps({**record, "passed": False, "min_cosine": 0.9}))
+    with pytest.raises(ModelError, match=r"int8 file .* does not reproduce the torch vectors \(smallest cosine 0.9"):
+        Embedder(backend="onnx-int8", cache_dir=cache_copy)
+    assert Embedder(cache_dir=cache_copy).backend == "onnx"  # auto never picks the opt-in file
 
 
 def test_the_onnx_path_never_loads_torch_weights(onnx_embedder: Embedder) -> None:
