@@ -274,3 +274,28 @@ def test_after_adds_edits_and_deletes_memory_matches_a_fresh_open(
             (h.chunk_id, round(h.score, 5)) for h in reopened.lexical_search(query, k=50)
         )
     assert empty_index.sources() == reopened.sources()
+
+
+def test_chunk_search_is_cosine_and_wide_enough_in_new_and_old_collections(tmp_path: Path, embedder: Embedder) -> None:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from index.store import EF_SEARCH
+
+    index = DocumentIndex.open(make_settings(tmp_path / "new"), embedder=embedder)
+    hnsw = index.store.chunks.configuration["hnsw"]
+    assert (hnsw["space"], hnsw["ef_search"]) == ("cosine", EF_SEARCH)
+    # a collection made the old way (legacy metadata, Chroma's default breadth) is widened on open
+    settings = make_settings(tmp_path / "old")
+    client = chromadb.PersistentClient(
+        path=str(settings.data_dir / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    meta = {"embedding_model": embedder.identity, "embedding_dim": embedder.dim, "hnsw:space": "cosine"}
+    client.create_collection(f"{settings.collection}_chunks", embedding_function=None, metadata=meta)
+    assert client.get_collection(f"{settings.collection}_chunks").configuration["hnsw"]["ef_search"] < EF_SEARCH
+    old = DocumentIndex.open(settings, embedder=embedder)
+    hnsw = old.store.chunks.configuration["hnsw"]
+    assert (hnsw["space"], hnsw["ef_search"]) == ("cosine", EF_SEARCH)
+    old.add_documents([Document(id="d1", text="The bridge toll is four crowns for cars.", title="Tolls")])
+    hits = old.dense_search(embedder.embed_queries(["How much is the bridge toll?"])[0], k=1)
+    assert hits[0][0].startswith("d1") and 0.3 < hits[0][1] <= 1.0  # cosine similarity, not an l2 distance
