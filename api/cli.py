@@ -145,12 +145,11 @@ def cmd_index_check(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     """Load the embedding model (exporting it to ONNX once, if needed) and show what runs it."""
     from index.embedding import Embedder
-    from index.onnx_export import int8_file, onnx_file, read_record
+    from index.onnx_export import onnx_file, read_record
 
     print("loading the embedding model ...", file=sys.stderr)
     embedder = Embedder.from_settings(settings)
-    where = int8_file if embedder.backend == "onnx-int8" else onnx_file
-    export = where(embedder.cache_dir, embedder.weights_sha256)
+    export = onnx_file(embedder.cache_dir, embedder.weights_sha256, int8=embedder.backend == "onnx-int8")
     record = read_record(export) if embedder.backend.startswith("onnx") else None
     info = {
         "model": embedder.name,

@@ -79,12 +79,9 @@ def default_cache_dir() -> Path:
     return Path(base) / "citeqa"
 
 
-def onnx_file(cache_dir: Path, weights_sha256: str) -> Path:
-    return cache_dir / "onnx" / f"embedding-{weights_sha256[:16]}-v{FORMAT}.onnx"
-
-
-def int8_file(cache_dir: Path, weights_sha256: str) -> Path:
-    return cache_dir / "onnx" / f"embedding-{weights_sha256[:16]}-v{FORMAT}-int8.onnx"
+def onnx_file(cache_dir: Path, weights_sha256: str, *, int8: bool = False) -> Path:
+    """Where the export (or its int8 variant) of these weights is cached."""
+    return cache_dir / "onnx" / f"embedding-{weights_sha256[:16]}-v{FORMAT}{'-int8' if int8 else ''}.onnx"
 
 
 def read_record(path: Path) -> ExportRecord | None:
@@ -197,7 +194,7 @@ def exported_model(
         ModelError: the export itself failed (the ``onnx`` package missing, an unexportable model),
             or int8 was asked for and the fp32 export it is made from failed its check.
     """
-    path = int8_file(cache_dir, weights_sha256) if int8 else onnx_file(cache_dir, weights_sha256)
+    path = onnx_file(cache_dir, weights_sha256, int8=int8)
     record = read_record(path)
     if _still_valid(path, record, weights_sha256, file_sha256):
         assert record is not None

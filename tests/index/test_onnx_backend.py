@@ -14,7 +14,7 @@ from index.chunking import chunk_document
 from index.embedding import Embedder, file_sha256, resolve_model
 from index.errors import ConfigError, ModelError
 from index.loaders import load_paths
-from index.onnx_export import INT8_MIN_COSINE, MIN_COSINE, default_cache_dir, int8_file, onnx_file, read_record
+from index.onnx_export import INT8_MIN_COSINE, MIN_COSINE, default_cache_dir, onnx_file, read_record
 from index.settings import BUNDLED_MODEL, get_settings
 
 QUESTIONS = [
@@ -88,7 +88,7 @@ def test_the_opt_in_int8_file_is_checked_and_keeps_vectors_and_rankings(
     torch_embedder: Embedder, int8_embedder: Embedder
 ) -> None:
     assert int8_embedder.backend == "onnx-int8"
-    path = int8_file(int8_embedder.cache_dir, int8_embedder.weights_sha256)
+    path = onnx_file(int8_embedder.cache_dir, int8_embedder.weights_sha256, int8=True)
     record = read_record(path)
     assert record is not None and record.passed and "MatMulNBits" in record.exporter
     assert INT8_MIN_COSINE <= record.min_cosine < MIN_COSINE  # really quantized, and within its bound
@@ -114,8 +114,8 @@ def test_the_opt_in_int8_file_is_checked_and_keeps_vectors_and_rankings(
 
 
 def test_an_int8_file_that_failed_its_check_is_refused(cache_copy: Path, int8_embedder: Embedder) -> None:
-    source = int8_file(int8_embedder.cache_dir, int8_embedder.weights_sha256)
-    target = int8_file(cache_copy, int8_embedder.weights_sha256)
+    source = onnx_file(int8_embedder.cache_dir, int8_embedder.weights_sha256, int8=True)
+    target = onnx_file(cache_copy, int8_embedder.weights_sha256, int8=True)
     shutil.copy(source, target)
     record = json.loads(source.with_suffix(".json").read_text())
     target.with_suffix(".json").write_text(json.dumps({**record, "passed": False, "min_cosine": 0.9}))
