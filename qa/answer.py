@@ -11,7 +11,7 @@ its sources is answered from each of them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,21 +20,15 @@ from index.pipeline import DocumentIndex
 from qa.accounts import (
     Account,
     make_citation,
-    most_given_phrase,
     older_first,
     outcome_sides,
     phrase_groups,
     phrase_pool,
-    render_accounts,
-    restates,
 )
 from qa.answerability import AnswerabilityModel, evidence_signals
-from qa.citations import Citation
 from qa.evidence import (
-    DocumentTopics,
     Evidence,
     QueryTerms,
-    WordVectors,
     asks_about_state,
     expected_fact,
     rescore_with_word_vectors,
@@ -45,16 +39,22 @@ from qa.evidence import (
 from qa.followup import asks_for_source
 from qa.parts import NamedParts
 from qa.reading import ReaderView, rerank, shipped_reader
+from qa.shapes import (
+    EVIDENCE_FLOOR,
+    SIDE_RATIO,
+    by_named_source,
+    choose_sentences,
+    fill,
+    missing_parts_notice,
+    refusal,
+    reported_by,
+    set_phrase,
+)
 from qa.types import Answer, PartPassages, Passage
+from qa.vocabulary import DocumentTopics, WordVectors
 
-REFUSAL_TEXT = "The indexed documents do not answer this."
-MAX_SENTENCES = 3
-FOLLOW_MARGIN = 0.10  # extra sentences must score within this of the best one
-# Sentences weaker than this are never quoted beside the best one (nor as a side of a conflict).
-EVIDENCE_FLOOR = 0.43
-# Another document is shown as its own side when its best sentence clears the floor by
+# Another document is shown as its own side when its best sentence clears EVIDENCE_FLOOR by
 # SIDE_FLOOR_MARGIN and reaches SIDE_RATIO of the overall best (calibrated on eval/sample-news).
-SIDE_RATIO = 0.6
 SIDE_FLOOR_MARGIN = 0.02
 PHRASE_MARGIN = 0.12  # another document's answer phrase counts when its sentence is this close to the best
 KEY_TERM_PENALTY = 0.5
@@ -73,7 +73,6 @@ SOFT_BAND = 0.15  # soft matching runs when the best score is this close to the 
 # comprehension model answers questions, and its no-answer score did not pay as a refusal signal.
 RERANK_TOP = 5
 RERANK_WEIGHT = 0.1
-COMPARISON_NOTE = "Weighing these accounts against each other needs the LLM answerer (answerer: llm)."
 
 
 class ExtractiveAnswerer:
@@ -199,7 +198,7 @@ class ExtractiveAnswerer:
         expects = expected_fact(question)
         evidence = self._evidence(passages, query_vector, terms, expects=expects, about_state=about_state)
         if not evidence:
-            return self._refusal(question, query, [], 0.0, {}, parts)
+            return refusal(question, query, [], 0.0, {}, parts, answerer=self.name)
         factoid = self._is_factoid(question) and not source_question
         views: dict[int, ReaderView] = {}
         if self.reader is not None and not question.rstrip().endswith("."):  # a claim is not a question
@@ -234,7 +233,7 @@ class ExtractiveAnswerer:
             signals.update(views[id(best)].signals())
         probability = self.model.probability(signals)
         if probability < self.threshold:
-            return self._refusal(question, query, evidence, probability, signals, parts)
+            return refusal(question, query, evidence, probability, signals, parts, answerer=self.name)
         result = Answer(
             question=question,
             query=query,
@@ -244,12 +243,12 @@ class ExtractiveAnswerer:
             answerer=self.name,
             score=round(probability, 4),
             signals=signals,
-            notice=_missing_parts_notice(parts),
+            notice=missing_parts_notice(parts),
         )
         if len(part_evidence) >= 2:
-            return self._by_named_source(result, part_evidence, phrases, factoid)
+            return by_named_source(result, part_evidence, phrases, factoid=factoid)
         if source_question:
-            return self._reported_by(result, evidence, best)
+            return reported_by(result, evidence, best)
         sides = (
             outcome_sides(evidence, best, floor=max(EVIDENCE_FLOOR + SIDE_FLOOR_MARGIN, SIDE_RATIO * best.score))
             if about_state
@@ -257,13 +256,13 @@ class ExtractiveAnswerer:
         )
         if len(sides) >= 2:
             accounts = older_first([Account(evidence=evs) for evs in sides.values()])
-            return self._fill(result, "The sources give different accounts:", accounts, conflict=True)
+            return fill(result, "The sources give different accounts:", accounts, conflict=True)
         if factoid:
             groups = phrase_groups(evidence, best, phrases, floor=max(EVIDENCE_FLOOR, best.score - PHRASE_MARGIN))
             if len(groups) >= 2:
                 accounts = older_first(groups)
-                return self._fill(result, "The sources give different answers:", accounts, conflict=True)
-        chosen = self._choose(evidence, best)
+                return fill(result, "The sources give different answers:", accounts, conflict=True)
+        chosen = choose_sentences(evidence, best)
         lead = phrases.get(id(best))
         if id(best) in views and views[id(best)].phrase is not None:
             lead = views[id(best)].phrase
@@ -272,7 +271,7 @@ class ExtractiveAnswerer:
         text = " ".join(f"{ev.text} [{c.n}]" for ev, c in zip(chosen, citations, strict=True))
         if lead is not None:
             text = f"{lead[0]} [1]. {text}"
-            self._set_phrase(result, best, lead)
+            set_phrase(result, best, lead)
         result.text, result.citations = text, citations
         return result
 
@@ -345,98 +344,3 @@ class ExtractiveAnswerer:
             if phrase is not None and ev.text[phrase.start : phrase.end] == phrase.text:
                 out[id(ev)] = (phrase.text, phrase.start, phrase.end)
         return out
-
-    @staticmethod
-    def _set_phrase(result: Answer, ev: Evidence, phrase: tuple[str, int, int]) -> None:
-        text, start, end = phrase
-        result.answer = text
-        result.answer_doc_id = ev.chunk.doc_id
-        result.answer_start, result.answer_end = ev.start + start, ev.start + end
-
-    # shapes of answers ------------------------------------------------------------------------
-    def _fill(self, result: Answer, header: str, accounts: list[Account], *, conflict: bool) -> Answer:
-        rendered = render_accounts(header, accounts, as_conflict=conflict)
-        result.text, result.citations, result.conflicts = rendered.text, rendered.citations, rendered.conflicts
-        return result
-
-    def _by_named_source(
-        self,
-        result: Answer,
-        part_evidence: list[tuple[str, Evidence]],
-        phrases: Mapping[int, tuple[str, int, int]],
-        factoid: bool,
-    ) -> Answer:
-        """One line per mention of a named source; a factoid question leads with the phrase most give."""
-        accounts = [Account(evidence=[ev]) for _, ev in part_evidence]  # each from its named source
-        lead = most_given_phrase([account.evidence[0] for account in accounts], phrases) if factoid else None
-        header = (
-            "What each source named in the question says:"
-            if factoid
-            else ("What each source named in the question says. " + COMPARISON_NOTE)
-        )
-        self._fill(result, header, accounts, conflict=False)
-        if lead is not None:
-            ev, phrase = lead
-            n = next(c.n for c in result.citations if c.start == ev.start and c.doc_id == ev.chunk.doc_id)
-            result.text = f"{phrase[0]} [{n}]. " + result.text
-            self._set_phrase(result, ev, phrase)
-        if not factoid:
-            result.notice = " ".join(filter(None, [result.notice, COMPARISON_NOTE]))
-        return result
-
-    def _reported_by(self, result: Answer, evidence: list[Evidence], best: Evidence) -> Answer:
-        """ "Who reported that?": the sources whose sentences state the earlier claim."""
-        floor = max(EVIDENCE_FLOOR, SIDE_RATIO * best.score)
-        accounts: dict[str, Account] = {}
-        for ev in evidence:
-            if ev.score < floor:
-                break
-            accounts.setdefault(ev.chunk.doc_id, Account(evidence=[ev]))
-        return self._fill(result, "Reported by:", older_first(list(accounts.values())), conflict=False)
-
-    def _choose(self, evidence: list[Evidence], best: Evidence) -> list[Evidence]:
-        chosen = [best]
-        for ev in evidence[1:]:
-            if len(chosen) >= MAX_SENTENCES or ev.score < best.score - FOLLOW_MARGIN or ev.score < EVIDENCE_FLOOR:
-                break
-            if not any(restates(ev, other) for other in chosen):
-                chosen.append(ev)
-        return chosen
-
-    def _refusal(
-        self,
-        question: str,
-        query: str,
-        evidence: list[Evidence],
-        probability: float,
-        signals: dict[str, float],
-        parts: NamedParts,
-    ) -> Answer:
-        see_also: list[Citation] = []
-        docs: set[str] = set()
-        for ev in evidence:
-            if ev.chunk.doc_id in docs:
-                continue
-            docs.add(ev.chunk.doc_id)
-            see_also.append(make_citation(len(see_also) + 1, ev))
-            if len(see_also) == 3:
-                break
-        return Answer(
-            question=question,
-            query=query,
-            text=REFUSAL_TEXT,
-            citations=[],
-            refused=True,
-            answerer=self.name,
-            see_also=see_also,
-            score=round(probability, 4),
-            signals=signals,
-            notice=_missing_parts_notice(parts),
-        )
-
-
-def _missing_parts_notice(parts: NamedParts) -> str | None:
-    if not parts.unknown:
-        return None
-    names = ", ".join(parts.unknown)
-    return f"No indexed document comes from {names}, which the question names."

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from index.errors import InvalidRequest
-from qa.answer import REFUSAL_TEXT
 from qa.citations import quote_is_valid
+from qa.shapes import REFUSAL_TEXT
 from tests.conftest import DOC_DEFEAT, DOC_RETAKE
 
 
