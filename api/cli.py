@@ -160,6 +160,7 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
         "onnx_file": str(export) if record else None,
         "onnx_sha256": record.onnx_sha256 if record else None,
         "onnx_min_cosine_to_torch": record.min_cosine if record else None,
+        "bf16_min_cosine_to_fp32": embedder.check_min_cosine,
         "notice": embedder.backend_notice or None,
     }
     if args.json:

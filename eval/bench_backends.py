@@ -1,6 +1,6 @@
 """Benchmark: the embedding backends side by side, in one run, on the same corpus and queries.
 
-    python -m eval.bench_backends [--beir ../shared/data/scifact] [--backends torch,onnx,onnx-int8]
+    python -m eval.bench_backends [--beir ../shared/data/scifact] [--backends torch,onnx,onnx-int8,torch-bf16]
                                   [--limit-docs N] [--limit-queries N] [--out figures.json]
 
 For each backend it builds a fresh index of the corpus with the real pipeline (chunking, chunk +
@@ -31,7 +31,7 @@ from eval.runner import eval_index
 from index.embedding import Embedder
 from index.settings import Settings, get_settings
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16")
 
 
 def run_backend(name: str, dataset: EvalDataset, settings: Settings, workdir: Path) -> dict[str, Any]:
@@ -89,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_backend(name, dataset, settings, Path(tmp)))
     print(f"corpus {args.beir} ({len(dataset.documents)} documents, {len(dataset.cases)} queries), "
           f"{os.cpu_count()} CPUs")
-    header = f"{'backend':10} {'index s':>8} {'chunks/s':>9} " + " ".join(f"{m + ' nDCG':>13}" for m in MODES)
+    header = f"{'backend':11} {'index s':>8} {'chunks/s':>9} " + " ".join(f"{m + ' nDCG':>13}" for m in MODES)
     print(header + f" {'ask p50':>8} {'ask p95':>8}  load avg")
     for r in results:
         ndcgs = " ".join(f"{r[m]['ndcg@10']:13.4f}" for m in MODES)
-        print(f"{r['backend']:10} {r['index_s']:8.1f} {r['chunks_per_s']:9.1f} {ndcgs} "
+        print(f"{r['backend']:11} {r['index_s']:8.1f} {r['chunks_per_s']:9.1f} {ndcgs} "
               f"{r['ask_p50_ms']:8.1f} {r['ask_p95_ms']:8.1f}  {r['load_average']}")
     base = next((r for r in results if r["backend"] == "torch"), None)
     for r in results:

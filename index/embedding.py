@@ -23,14 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from index.encoders import Encoder, OnnxEncoder, TorchEncoder, onnx_unsupported
+from index.encoders import Encoder, OnnxEncoder, TorchEncoder, bf16_unsupported, onnx_unsupported
 from index.errors import ModelError
-from index.onnx_export import INT8_MIN_COSINE, MIN_COSINE, default_cache_dir, exported_model
+from index.onnx_export import INT8_MIN_COSINE, MIN_COSINE, compare, default_cache_dir, exported_model
 from index.settings import BUNDLED_MODEL, Settings
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
+BACKENDS = ("auto", "onnx-int8", "onnx", "torch", "torch-bf16")
+# torch-bf16 against fp32 torch on CHECK_TEXTS, pooled and token vectors: measured 0.99993 (0.99987 on
+# SciFact chunks); int8 reaches 0.998, so this bar keeps bf16 far closer to fp32 than the int8 file.
+BF16_MIN_COSINE = 0.9995
 DEVICES = ("auto", "cpu", "cuda")
 
 BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -109,8 +112,9 @@ class Embedder:
         batch_size: chunks per forward pass.
         load: False defers loading (and a first-time ONNX export) to the first embedding.
         backend: ``onnx``, ``torch`` or ``auto`` (ONNX Runtime when its export reproduces the torch
-            vectors and the device is the CPU; torch otherwise), or ``onnx-int8`` (opt-in: 8-bit
-            weights, faster, vectors within cosine 0.995 of torch).
+            vectors and the device is the CPU; torch otherwise), ``onnx-int8`` (opt-in: 8-bit
+            weights, faster, vectors within cosine 0.995 of torch) or ``torch-bf16`` (opt-in: torch
+            under bfloat16 autocast, for CPUs with native bf16; vectors within cosine 0.9995).
         device: ``cpu``, ``cuda`` or ``auto`` (cuda when torch sees one).
         cache_dir: where the ONNX export is kept (default ``~/.cache/citeqa``).
         encoder: an already built forward pass to use instead (benchmarks trying a variant).
@@ -154,6 +158,7 @@ class Embedder:
         self.requested_device = device
         self.cache_dir = cache_dir or default_cache_dir()
         self.backend_notice = ""  # why auto chose torch, when it did
+        self.check_min_cosine: float | None = None  # torch-bf16: its smallest cosine to fp32 at load
         self._model: Any = None
         self._encoder: Encoder | None = encoder
         self._static: np.ndarray | None = None
@@ -213,7 +218,25 @@ class Embedder:
                 return TorchEncoder(self._torch_model(device), device=device)
         if backend.startswith("onnx"):
             return self._onnx_encoder(device, int8=backend == "onnx-int8")
+        if backend == "torch-bf16":
+            return self._bf16_encoder(device)
         return TorchEncoder(self._torch_model(device), device=device)
+
+    def _bf16_encoder(self, device: str) -> TorchEncoder:
+        why = bf16_unsupported(device)
+        if why:
+            raise ModelError(f"CITEQA_EMBEDDING_BACKEND=torch-bf16 cannot run here: {why}; use onnx or torch")
+        model = self._torch_model(device)
+        encoder = TorchEncoder(model, device=device, bf16=True)
+        # Checked at every load (about a second): the same weights in fp32 are the reference.
+        cosine = compare(TorchEncoder(model, device=device), encoder)
+        self.check_min_cosine = round(cosine, 6)
+        if cosine < BF16_MIN_COSINE:
+            raise ModelError(
+                f"bfloat16 autocast does not reproduce the fp32 vectors of {self.path} "
+                f"(smallest cosine {cosine:.6f} < {BF16_MIN_COSINE}); use CITEQA_EMBEDDING_BACKEND=onnx or torch"
+            )
+        return encoder
 
     def _onnx_encoder(self, device: str, *, int8: bool = False) -> OnnxEncoder:
         why = onnx_unsupported(self.path)
@@ -259,7 +282,7 @@ class Embedder:
 
     @property
     def backend(self) -> str:
-        """``onnx-int8``, ``onnx`` or ``torch``: what embeds (loads the model)."""
+        """``onnx-int8``, ``onnx``, ``torch`` or ``torch-bf16``: what embeds (loads the model)."""
         return self.encoder.backend
 
     @property

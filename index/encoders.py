@@ -144,13 +144,18 @@ class OnnxEncoder:
 
 
 class TorchEncoder:
-    """The sentence-transformers model itself (any architecture it can load), on CPU or CUDA."""
+    """The sentence-transformers model itself (any architecture it can load), on CPU or CUDA.
 
-    backend = "torch"
+    With ``bf16`` the forward pass runs under torch's bfloat16 autocast: matrix products in bf16
+    with fp32 accumulation, layer norms and softmax in fp32, fp32 weights and outputs. On a CPU with
+    native bf16 instructions that is about 1.75x the fp32 pass (see :func:`bf16_unsupported`).
+    """
 
-    def __init__(self, model: Any, *, device: str = "cpu") -> None:
+    def __init__(self, model: Any, *, device: str = "cpu", bf16: bool = False) -> None:
         self.model = model
         self.device = device
+        self.bf16 = bf16
+        self.backend = "torch-bf16" if bf16 else "torch"
         self.max_tokens = int(model.max_seq_length or 256)
 
     def encode(self, texts: Sequence[str]) -> EncodedBatch:
@@ -165,10 +170,25 @@ class TorchEncoder:
             return_tensors="pt",
         )
         offsets = enc.pop("offset_mapping").numpy()
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.bf16):
             out = self.model({k: v.to(self.device) for k, v in enc.items()})
         tokens = out["token_embeddings"].float().cpu().numpy()
         pooled = out["sentence_embedding"].float().cpu().numpy()
         pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         mask = enc["attention_mask"].numpy().astype(bool)
         return EncodedBatch(tokens=tokens, offsets=offsets, mask=mask, pooled=pooled)
+
+
+def bf16_unsupported(device: str) -> str | None:
+    """Why bfloat16 autocast would not speed up this device (None: it would).
+
+    Without native bf16 instructions (AVX512-BF16 or AMX on x86) oneDNN emulates bf16, which is
+    slower than fp32, so the backend refuses rather than silently slow indexing down.
+    """
+    import torch
+
+    if device == "cuda":
+        return None if torch.cuda.is_bf16_supported() else "this GPU has no bfloat16 support"
+    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        return "this CPU has no native bfloat16 instructions (AVX512-BF16 or AMX)"
+    return None

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from index.encoders import OnnxEncoder, TorchEncoder
+from index.encoders import Encoder, OnnxEncoder, TorchEncoder
 from index.errors import ModelError
 from index.locking import dir_lock
 
@@ -92,7 +92,7 @@ def read_record(path: Path) -> ExportRecord | None:
         return None
 
 
-def compare(reference: TorchEncoder, candidate: OnnxEncoder, texts: list[str] | None = None) -> float:
+def compare(reference: TorchEncoder, candidate: Encoder, texts: list[str] | None = None) -> float:
     """The smallest cosine between the two encoders' pooled vectors and real-token vectors."""
     texts = texts or CHECK_TEXTS
     want, got = reference.encode(texts), candidate.encode(texts)

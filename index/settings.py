@@ -36,9 +36,10 @@ class Settings(BaseSettings):
         None, description="Expected sha256 of model.safetensors for a non-bundled model."
     )
     embedding_batch_size: int = Field(32, ge=1, le=1024)
-    embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch"] = Field(
+    embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch", "torch-bf16"] = Field(
         "auto", description="Forward pass: onnx (ONNX Runtime), torch, auto (onnx when its export reproduces the "
-        "torch vectors, on the CPU), or onnx-int8 (opt-in: 8-bit weights, faster indexing, near-identical vectors).",
+        "torch vectors, on the CPU), onnx-int8 (opt-in: 8-bit weights, faster indexing, near-identical vectors) "
+        "or torch-bf16 (opt-in: bfloat16 autocast on a CPU with native bf16, faster indexing, cosine 0.9995).",
     )
     embedding_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where the model runs; auto is cuda when torch sees a GPU."

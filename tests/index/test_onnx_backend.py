@@ -1,4 +1,5 @@
-"""ONNX Runtime and torch give the same vectors; the ONNX file is checked, cached and re-made when damaged."""
+"""ONNX Runtime and torch give the same vectors; the ONNX file is checked, cached and re-made when damaged;
+the opt-in int8 and bf16 backends stay within their bounds and keep rankings."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from conftest import SAMPLE_DIR
 
 from index.chunking import chunk_document
-from index.embedding import Embedder, file_sha256, resolve_model
+from index.embedding import BF16_MIN_COSINE, Embedder, file_sha256, resolve_model
+from index.encoders import bf16_unsupported
 from index.errors import ConfigError, ModelError
 from index.loaders import load_paths
 from index.onnx_export import INT8_MIN_COSINE, MIN_COSINE, default_cache_dir, onnx_file, read_record
@@ -28,6 +30,30 @@ QUESTIONS = [
 
 def rowwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def sample_vectors(embedder: Embedder) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk vectors and sentence vectors (rows) of the sample corpus, as indexing computes them."""
+    docs = load_paths([SAMPLE_DIR]).documents
+    chunks = [c for doc in docs for c in chunk_document(doc, chunk_size=800, overlap=150)]
+    spans = [[(s - c.start, e - c.start) for s, e in c.sentences] for c in chunks]
+    vectors = embedder.embed_chunks([c.text for c in chunks], spans)
+    return np.stack([v.chunk for v in vectors]), np.concatenate([v.sentences for v in vectors])
+
+
+def assert_close_with_same_rankings(reference: Embedder, candidate: Embedder, min_cosine: float) -> None:
+    """Chunk, sentence and query vectors within ``min_cosine``; each question's best 3 chunks in the same order."""
+    want_chunks, want_sentences = sample_vectors(reference)
+    got_chunks, got_sentences = sample_vectors(candidate)
+    questions = QUESTIONS[:-1]
+    want_q, got_q = reference.embed_queries(questions), candidate.embed_queries(questions)
+    assert len(want_chunks) > 5 and len(want_sentences) > 20
+    assert rowwise_cosine(want_chunks, got_chunks).min() >= min_cosine
+    assert rowwise_cosine(want_sentences, got_sentences).min() >= min_cosine
+    assert rowwise_cosine(want_q, got_q).min() >= min_cosine
+    want_rank = np.argsort(-(want_q @ want_chunks.T), axis=1)[:, :3]
+    got_rank = np.argsort(-(got_q @ got_chunks.T), axis=1)[:, :3]
+    assert (want_rank == got_rank).all()
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +92,12 @@ def test_onnx_and_torch_give_the_same_chunk_sentence_and_query_vectors(
     torch_embedder: Embedder, onnx_embedder: Embedder
 ) -> None:
     assert (torch_embedder.backend, onnx_embedder.backend) == ("torch", "onnx")
-    docs = load_paths([SAMPLE_DIR]).documents
-    chunks = [c for doc in docs for c in chunk_document(doc, chunk_size=800, overlap=150)]
-    texts = [c.text for c in chunks]
-    spans = [[(s - c.start, e - c.start) for s, e in c.sentences] for c in chunks]
-    want, got = torch_embedder.embed_chunks(texts, spans), onnx_embedder.embed_chunks(texts, spans)
-    chunk_cos = rowwise_cosine(np.stack([w.chunk for w in want]), np.stack([g.chunk for g in got]))
-    sentence_cos = rowwise_cosine(
-        np.concatenate([w.sentences for w in want]), np.concatenate([g.sentences for g in got])
-    )
+    want_chunks, want_sentences = sample_vectors(torch_embedder)
+    got_chunks, got_sentences = sample_vectors(onnx_embedder)
     query_cos = rowwise_cosine(torch_embedder.embed_queries(QUESTIONS), onnx_embedder.embed_queries(QUESTIONS))
-    assert len(chunks) > 5 and len(sentence_cos) > 20
-    assert chunk_cos.min() >= MIN_COSINE
-    assert sentence_cos.min() >= MIN_COSINE
+    assert len(want_chunks) > 5 and len(want_sentences) > 20
+    assert rowwise_cosine(want_chunks, got_chunks).min() >= MIN_COSINE
+    assert rowwise_cosine(want_sentences, got_sentences).min() >= MIN_COSINE
     assert query_cos.min() >= MIN_COSINE
     words = ["died", "killed", "Boukamal"]
     np.testing.assert_allclose(torch_embedder.word_vectors(words), onnx_embedder.word_vectors(words), atol=1e-6)
@@ -93,24 +112,18 @@ def test_the_opt_in_int8_file_is_checked_and_keeps_vectors_and_rankings(
     assert record is not None and record.passed and "MatMulNBits" in record.exporter
     assert INT8_MIN_COSINE <= record.min_cosine < MIN_COSINE  # really quantized, and within its bound
     assert file_sha256(path) == record.onnx_sha256
-    docs = load_paths([SAMPLE_DIR]).documents
-    chunks = [c for doc in docs for c in chunk_document(doc, chunk_size=800, overlap=150)]
-    texts = [c.text for c in chunks]
-    spans = [[(s - c.start, e - c.start) for s, e in c.sentences] for c in chunks]
-    want, got = torch_embedder.embed_chunks(texts, spans), int8_embedder.embed_chunks(texts, spans)
-    want_chunks, got_chunks = np.stack([w.chunk for w in want]), np.stack([g.chunk for g in got])
-    sentence_cos = rowwise_cosine(
-        np.concatenate([w.sentences for w in want]), np.concatenate([g.sentences for g in got])
-    )
-    questions = QUESTIONS[:-1]
-    want_q, got_q = torch_embedder.embed_queries(questions), int8_embedder.embed_queries(questions)
-    assert rowwise_cosine(want_chunks, got_chunks).min() >= INT8_MIN_COSINE
-    assert sentence_cos.min() >= INT8_MIN_COSINE
-    assert rowwise_cosine(want_q, got_q).min() >= INT8_MIN_COSINE
-    # each question's best chunks come out in the same order
-    want_rank = np.argsort(-(want_q @ want_chunks.T), axis=1)[:, :3]
-    got_rank = np.argsort(-(got_q @ got_chunks.T), axis=1)[:, :3]
-    assert (want_rank == got_rank).all()
+    assert_close_with_same_rankings(torch_embedder, int8_embedder, INT8_MIN_COSINE)
+
+
+@pytest.mark.skipif(bf16_unsupported("cpu") is not None, reason="this CPU has no native bfloat16 instructions")
+def test_the_opt_in_bf16_backend_is_checked_at_load_and_keeps_vectors_and_rankings(
+    torch_embedder: Embedder, tmp_path: Path
+) -> None:
+    bf16 = Embedder.from_settings(get_settings(embedding_backend="torch-bf16", model_cache=tmp_path))
+    assert bf16.backend == "torch-bf16" and bf16.encoder.device == "cpu"
+    assert bf16.check_min_cosine is not None and BF16_MIN_COSINE <= bf16.check_min_cosine < 1.0
+    assert not any(tmp_path.rglob("*.onnx"))  # runs the torch model itself: nothing is exported
+    assert_close_with_same_rankings(torch_embedder, bf16, BF16_MIN_COSINE)
 
 
 def test_an_int8_file_that_failed_its_check_is_refused(cache_copy: Path, int8_embedder: Embedder) -> None:
