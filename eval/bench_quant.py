@@ -44,7 +44,7 @@ from index.chunking import chunk_document
 from index.embedding import Embedder, file_sha256
 from index.encoders import Encoder, OnnxEncoder, TorchEncoder
 from index.models import Document
-from index.onnx_export import INT8_BLOCK, exported_model
+from index.onnx_export import exported_model, nbits_int8
 from index.settings import get_settings
 
 VARIANTS = ("torch", "onnx", "onnx-int8", "torch-bf16", "mixed-int8", "dynamic-int8")
@@ -64,14 +64,6 @@ def chunk_texts(beir: Path, count: int) -> list[str]:
             if len(texts) >= count:
                 return texts[:count]
     return texts
-
-
-def _nbits(model: Any) -> Any:
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-
-    quantizer = MatMulNBitsQuantizer(model, bits=8, block_size=INT8_BLOCK, is_symmetric=True, accuracy_level=4)
-    quantizer.process()
-    return quantizer.model.model
 
 
 def _dynamic(source: Path, target: Path, *, node_filter: Callable[[Any], bool]) -> None:
@@ -105,7 +97,7 @@ def make_variant(name: str, fp32: Path, workdir: Path) -> Path:
             node_filter=lambda n: n.op_type == "Attention"
             or (n.op_type == "MatMul" and ("intermediate/dense" in n.name or "attention/output/dense" in n.name)),
         )
-        onnx.save(_nbits(onnx.load(str(staged))), str(target))
+        onnx.save(nbits_int8(onnx.load(str(staged))).model, str(target))
     else:
         raise ValueError(f"unknown variant {name!r}; use one of {', '.join(VARIANTS)}")
     return target
@@ -128,9 +120,11 @@ def encoders(names: list[str], workdir: Path) -> dict[str, Callable[[], Encoder]
             builders[name] = lambda: TorchEncoder(embedder.model, device="cpu")
         elif name == "onnx":
             builders[name] = lambda: OnnxEncoder(fp32, embedder.path)
-        elif name in ("onnx-int8", "torch-bf16"):
-            builders[name] = lambda name=name: Embedder.from_settings(
-                settings.model_copy(update={"embedding_backend": name})
+        elif name == "torch-bf16":
+            builders[name] = lambda: TorchEncoder(embedder.model, device="cpu", bf16=True)  # the same weights
+        elif name == "onnx-int8":
+            builders[name] = lambda: Embedder.from_settings(
+                settings.model_copy(update={"embedding_backend": "onnx-int8"})
             ).encoder
         else:
             builders[name] = lambda name=name: OnnxEncoder(make_variant(name, fp32, workdir), embedder.path)

@@ -225,22 +225,26 @@ def _still_valid(path: Path, record: ExportRecord | None, weights: str, file_sha
     return True
 
 
-def _quantize(source: Path, target: Path) -> None:
-    """8-bit weight-only quantization of every MatMul (MatMulNBits, int8 compute), fused attention kept."""
-    import onnx
+def nbits_int8(model: Any) -> Any:
+    """The ONNX model (a ModelProto) with every MatMul's weights in 8-bit blocks of :data:`INT8_BLOCK`
+    (MatMulNBits, int8 compute); fused attention kept. Returns the quantizer's ONNXModel."""
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     quiet = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     level = quiet.level
     quiet.setLevel(logging.WARNING)  # it logs every node at INFO
     try:
-        quantizer = MatMulNBitsQuantizer(
-            onnx.load(str(source)), bits=8, block_size=INT8_BLOCK, is_symmetric=True, accuracy_level=4
-        )
+        quantizer = MatMulNBitsQuantizer(model, bits=8, block_size=INT8_BLOCK, is_symmetric=True, accuracy_level=4)
         quantizer.process()
-        quantizer.model.save_model_to_file(str(target), use_external_data_format=False)
+        return quantizer.model
     finally:
         quiet.setLevel(level)
+
+
+def _quantize(source: Path, target: Path) -> None:
+    import onnx
+
+    nbits_int8(onnx.load(str(source))).save_model_to_file(str(target), use_external_data_format=False)
 
 
 def _export_and_check(
