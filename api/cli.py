@@ -65,9 +65,10 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
             print(f"unchanged  {doc_id} (already indexed, nothing to do)")
         for failure in report.failed:
             print(f"FAILED     {failure.source}: {failure.reason}", file=sys.stderr)
+        embedded_with = f" (embedded with {report.embedded_with})" if report.embedded_with else ""
         print(
             f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
-            f"{len(report.failed)} failed; {report.chunks_embedded} chunks embedded, "
+            f"{len(report.failed)} failed; {report.chunks_embedded} chunks embedded{embedded_with}, "
             f"{report.chunks_removed} removed"
         )
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -144,7 +145,7 @@ def cmd_index_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     """Load the embedding model (exporting it to ONNX once, if needed) and show what runs it."""
-    from index.embedding import Embedder
+    from index.embedding import BULK_MIN_CHUNKS, Embedder
     from index.onnx_export import onnx_file, read_record
 
     print("loading the embedding model ...", file=sys.stderr)
@@ -160,9 +161,13 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
         "onnx_file": str(export) if record else None,
         "onnx_sha256": record.onnx_sha256 if record else None,
         "onnx_min_cosine_to_torch": record.min_cosine if record else None,
+        "large_jobs_backend": None,  # what embeds an `index add` of BULK_MIN_CHUNKS new chunks or more
         "bf16_min_cosine_to_fp32": embedder.check_min_cosine,
         "notice": embedder.backend_notice or None,
     }
+    info["large_jobs_backend"] = embedder.chunk_encoder(BULK_MIN_CHUNKS).backend  # loads and checks it
+    info["bf16_min_cosine_to_fp32"] = embedder.check_min_cosine
+    info["notice"] = "; ".join(n for n in (embedder.backend_notice, embedder.bulk_notice) if n) or None
     if args.json:
         emit_json(info)
     else:

@@ -1,13 +1,14 @@
 """Benchmark: the embedding backends side by side, in one run, on the same corpus and queries.
 
-    python -m eval.bench_backends [--beir ../shared/data/scifact] [--backends torch,onnx,onnx-int8,torch-bf16]
+    python -m eval.bench_backends [--beir ../shared/data/scifact] [--backends torch,onnx,auto,...]
                                   [--limit-docs N] [--limit-queries N] [--out figures.json]
 
 For each backend it builds a fresh index of the corpus with the real pipeline (chunking, chunk +
 sentence embedding, Chroma writes, BM25), timing the whole ``add_documents``, then measures nDCG@10
 and recall@10 (dense, lexical, hybrid) and the extractive ``ask`` latency with that backend
-embedding the questions. ``onnx-int8`` is citeqa's int8 file (8-bit MatMulNBits weights, see
-``index.onnx_export``).
+embedding the questions. ``auto`` is the default: a job this size is embedded with torch-bf16 on a
+CPU with native bf16 (see ``index.embedding.BULK_MIN_CHUNKS``) and asked with ONNX. ``onnx-int8`` is
+citeqa's int8 file (8-bit MatMulNBits weights, see ``index.onnx_export``).
 Backends run in the order given, each after the previous one finished, so they share the machine's
 state; the load average before and after each is printed because this machine is shared.
 """
@@ -31,7 +32,7 @@ from eval.runner import eval_index
 from index.embedding import Embedder
 from index.settings import Settings, get_settings
 
-BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16")
+BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "auto")
 
 
 def run_backend(name: str, dataset: EvalDataset, settings: Settings, workdir: Path) -> dict[str, Any]:
@@ -47,8 +48,11 @@ def run_backend(name: str, dataset: EvalDataset, settings: Settings, workdir: Pa
         index_s = time.perf_counter() - started
         chunks = index.stats().chunks
         figures = measure(index, dataset, settings=settings)
+    indexed_with = embedder.chunk_encoder(chunks).backend  # what embedded this job (already loaded)
     return {
-        "backend": name,
+        "backend": name if indexed_with == embedder.backend else f"{name} ({indexed_with}+{embedder.backend})",
+        "indexed_with": indexed_with,
+        "asked_with": embedder.backend,
         "model_load_s": load_s,
         "index_s": index_s,
         "chunks": chunks,
@@ -89,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_backend(name, dataset, settings, Path(tmp)))
     print(f"corpus {args.beir} ({len(dataset.documents)} documents, {len(dataset.cases)} queries), "
           f"{os.cpu_count()} CPUs")
-    header = f"{'backend':11} {'index s':>8} {'chunks/s':>9} " + " ".join(f"{m + ' nDCG':>13}" for m in MODES)
+    header = f"{'backend':24} {'index s':>8} {'chunks/s':>9} " + " ".join(f"{m + ' nDCG':>13}" for m in MODES)
     print(header + f" {'ask p50':>8} {'ask p95':>8}  load avg")
     for r in results:
         ndcgs = " ".join(f"{r[m]['ndcg@10']:13.4f}" for m in MODES)
-        print(f"{r['backend']:11} {r['index_s']:8.1f} {r['chunks_per_s']:9.1f} {ndcgs} "
+        print(f"{r['backend']:24} {r['index_s']:8.1f} {r['chunks_per_s']:9.1f} {ndcgs} "
               f"{r['ask_p50_ms']:8.1f} {r['ask_p95_ms']:8.1f}  {r['load_average']}")
     base = next((r for r in results if r["backend"] == "torch"), None)
     for r in results:

@@ -34,6 +34,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from index.embedding import Embedder, file_sha256
 from index.encoders import Encoder, OnnxEncoder, TorchEncoder
 from index.models import Document
 from index.onnx_export import exported_model, nbits_int8
-from index.settings import get_settings
+from index.settings import Settings, get_settings
 
 VARIANTS = ("torch", "onnx", "onnx-int8", "torch-bf16", "mixed-int8", "dynamic-int8")
 
@@ -103,6 +104,14 @@ def make_variant(name: str, fp32: Path, workdir: Path) -> Path:
     return target
 
 
+def int8_encoder(settings: Settings) -> Encoder:
+    return Embedder.from_settings(settings.model_copy(update={"embedding_backend": "onnx-int8"})).encoder
+
+
+def variant_encoder(name: str, fp32: Path, workdir: Path, model_path: Path) -> Encoder:
+    return OnnxEncoder(make_variant(name, fp32, workdir), model_path)
+
+
 def encoders(names: list[str], workdir: Path) -> dict[str, Callable[[], Encoder]]:
     """A builder per variant (built one at a time, so only one model is in memory)."""
     settings = get_settings()
@@ -123,11 +132,9 @@ def encoders(names: list[str], workdir: Path) -> dict[str, Callable[[], Encoder]
         elif name == "torch-bf16":
             builders[name] = lambda: TorchEncoder(embedder.model, device="cpu", bf16=True)  # the same weights
         elif name == "onnx-int8":
-            builders[name] = lambda: Embedder.from_settings(
-                settings.model_copy(update={"embedding_backend": "onnx-int8"})
-            ).encoder
+            builders[name] = partial(int8_encoder, settings)
         else:
-            builders[name] = lambda name=name: OnnxEncoder(make_variant(name, fp32, workdir), embedder.path)
+            builders[name] = partial(variant_encoder, name, fp32, workdir, embedder.path)
     return builders
 
 

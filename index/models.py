@@ -81,6 +81,7 @@ class AddReport:
     failed: list[FileFailure] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_removed: int = 0
+    embedded_with: str = ""  # the backend that embedded the new chunks ("" when none were)
 
     @property
     def ok(self) -> bool:

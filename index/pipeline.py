@@ -381,12 +381,15 @@ class DocumentIndex:
                 chunks = chunk_document(doc, chunk_size=self.settings.chunk_size, overlap=self.settings.chunk_overlap)
                 todo.append((doc, chunks))
             total_chunks = sum(len(chunks) for _, chunks in todo)
+            new_chunks = sum(c.id not in stored_chunks.get(doc.id, set()) for doc, chunks in todo for c in chunks)
+            encoder = self.embedder.chunk_encoder(new_chunks) if new_chunks else None
             bar = progress(total_chunks, "embedding") if progress and total_chunks else None
             try:
                 for lo in range(0, len(todo), DOCS_PER_GROUP):
                     group = todo[lo : lo + DOCS_PER_GROUP]
                     write_group(
-                        self, group, existing=existing, stored_chunks=stored_chunks, report=report, bar=bar
+                        self, group, existing=existing, stored_chunks=stored_chunks, report=report, bar=bar,
+                        encoder=encoder,
                     )
             finally:
                 if bar is not None:

@@ -13,6 +13,7 @@ from index.records import chunk_metadata, chunk_spans, document_metadata, relati
 from index.store import encode_vectors
 
 if TYPE_CHECKING:
+    from index.encoders import Encoder
     from index.pipeline import DocumentIndex
 
 
@@ -24,6 +25,7 @@ def write_group(
     stored_chunks: dict[str, set[str]],
     report: AddReport,
     bar: Any,
+    encoder: Encoder | None = None,
 ) -> None:
     """Embed and write one group of documents: chunks, then registry records, then stale chunks.
 
@@ -34,6 +36,7 @@ def write_group(
         stored_chunks: chunk ids stored per existing document (unchanged ones are not re-embedded).
         report: filled in with what was added, updated, embedded and removed.
         bar: progress bar (``update(n)``) or None.
+        encoder: the forward pass for the new chunks (default: the embedder's query encoder).
     """
     all_chunks = [c for _, chunks in group for c in chunks]
     kept = index.store.chunk_vectors([c.id for c in all_chunks if c.id in stored_chunks.get(c.doc_id, set())])
@@ -48,6 +51,7 @@ def write_group(
         [c.text for c in new],
         [[(s - c.start, e - c.start) for s, e in c.sentences] for c in new],
         on_progress=bar.update if bar is not None else None,
+        encoder=encoder,
     )
     vectors: dict[str, tuple[np.ndarray, str]] = {
         c.id: (e.chunk, encode_vectors(e.sentences)) for c, e in zip(new, embedded, strict=True)
@@ -55,6 +59,8 @@ def write_group(
     for cid, (vec, meta) in kept.items():
         vectors[cid] = (vec, str(meta.get("sentence_vectors", "")))
     report.chunks_embedded += len(new)
+    if new:
+        report.embedded_with = (encoder or index.embedder.encoder).backend
     docs_by_id = {doc.id: doc for doc, _ in group}
     metadatas = [chunk_metadata(docs_by_id[c.doc_id], c, vectors[c.id][1]) for c in all_chunks]
     if all_chunks:
