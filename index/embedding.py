@@ -118,7 +118,8 @@ class Embedder:
         batch_size: chunks per forward pass.
         load: False defers loading (and a first-time ONNX export) to the first embedding.
         backend: ``onnx``, ``torch`` or ``auto`` (ONNX Runtime when its export reproduces the torch
-            vectors and the device is the CPU; torch otherwise), ``onnx-int8`` (opt-in: 8-bit
+            vectors and the device is the CPU; torch otherwise; large indexing jobs: see
+            :meth:`chunk_encoder`), ``onnx-int8`` (opt-in: 8-bit
             weights, faster, vectors within cosine 0.995 of torch) or ``torch-bf16`` (opt-in: torch
             under bfloat16 autocast, for CPUs with native bf16; vectors within cosine 0.9995).
         device: ``cpu``, ``cuda`` or ``auto`` (cuda when torch sees one).
