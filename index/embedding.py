@@ -132,7 +132,7 @@ class Embedder:
         model: str = BUNDLED_MODEL,
         *,
         expected_sha256: str | None = None,
-        batch_size: int = 32,
+        batch_size: int = 16,
         load: bool = True,
         backend: str = "auto",
         device: str = "auto",
