@@ -1,6 +1,6 @@
 """Benchmark: indexing throughput on SciFact against the model's raw embedding throughput.
 
-    python -m eval.bench_index [--corpus ../shared/data/scifact] [--limit N] [--batch-size 32]
+    python -m eval.bench_index [--corpus ../shared/data/scifact] [--limit N] [--batch-size N]
 
 Indexes the corpus into a fresh temporary data directory with the real pipeline
 (``DocumentIndex.add_documents``: chunking, chunk+sentence embedding, Chroma writes, BM25 rebuild)

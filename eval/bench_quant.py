@@ -1,6 +1,6 @@
 """Benchmark: the embedding model's forward pass alone, torch against ONNX Runtime files, one run.
 
-    python -m eval.bench_quant [--beir ../shared/data/scifact] [--texts 1000] [--batch-size 32]
+    python -m eval.bench_quant [--beir ../shared/data/scifact] [--texts 1000] [--batch-size 16]
                                [--variants torch,onnx,onnx-int8,torch-bf16,mixed-int8,dynamic-int8] [--out FILE]
 
 The texts are SciFact chunks as citeqa's chunker cuts them (the corpus in file order, until
@@ -46,7 +46,7 @@ from index.embedding import Embedder, file_sha256
 from index.encoders import Encoder, OnnxEncoder, TorchEncoder
 from index.models import Document
 from index.onnx_export import exported_model, nbits_int8
-from index.settings import Settings, get_settings
+from index.settings import DEFAULT_EMBEDDING_BATCH_SIZE, Settings, get_settings
 
 VARIANTS = ("torch", "onnx", "onnx-int8", "torch-bf16", "mixed-int8", "dynamic-int8")
 
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--beir", type=Path, default=DEFAULT_BEIR)
     parser.add_argument("--texts", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_EMBEDDING_BATCH_SIZE)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)

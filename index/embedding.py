@@ -26,7 +26,7 @@ import numpy as np
 from index.encoders import Encoder, OnnxEncoder, TorchEncoder, bf16_unsupported, onnx_unsupported
 from index.errors import ModelError
 from index.onnx_export import INT8_MIN_COSINE, MIN_COSINE, compare, default_cache_dir, exported_model
-from index.settings import BUNDLED_MODEL, Settings
+from index.settings import BUNDLED_MODEL, DEFAULT_EMBEDDING_BATCH_SIZE, Settings
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Embedder:
         model: str = BUNDLED_MODEL,
         *,
         expected_sha256: str | None = None,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_EMBEDDING_BATCH_SIZE,
         load: bool = True,
         backend: str = "auto",
         device: str = "auto",

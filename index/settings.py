@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from index.errors import ConfigError
 
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+# Chunks per forward pass: 16 indexed SciFact 7-12% faster than 32 on a 2-core CPU, every backend
+# (eval/README.md, "Batch size").
+DEFAULT_EMBEDDING_BATCH_SIZE = 16
 
 
 class Settings(BaseSettings):
@@ -36,7 +39,7 @@ class Settings(BaseSettings):
         None, description="Expected sha256 of model.safetensors for a non-bundled model."
     )
     embedding_batch_size: int = Field(
-        16, ge=1, le=1024, description="Chunks per forward pass (16 beat 32 by 10-15% on a 2-core CPU)."
+        DEFAULT_EMBEDDING_BATCH_SIZE, ge=1, le=1024, description="Chunks per forward pass."
     )
     embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch", "torch-bf16"] = Field(
         "auto", description="Forward pass: onnx (ONNX Runtime), torch, auto (onnx when its export reproduces the "
