@@ -116,6 +116,15 @@ def test_chunk_vectors_equal_sentence_transformers_encode(embedder: Embedder) ->
         np.testing.assert_allclose(np.linalg.norm(got.sentences, axis=1), 1.0, atol=1e-5)
 
 
+def test_token_counts_are_what_the_model_sees(embedder: Embedder) -> None:
+    # chunks are batched by these counts, so they must be the model's own: special tokens in, cut at the limit
+    texts = [RETAKE_SENTENCE, "", "Boukamal 2017", " ".join(f"Item {i} was counted." for i in range(150))]
+    encoded = embedder.model.tokenizer(texts, truncation=True, max_length=embedder.max_tokens)
+    want = [len(ids) for ids in encoded["input_ids"]]
+    assert embedder.token_counts(texts) == want
+    assert want[-1] == embedder.max_tokens  # the long one is truncated, not counted in full
+
+
 def test_sentences_past_the_token_limit_still_get_their_own_vector(embedder: Embedder) -> None:
     filler = " ".join(f"Item {i} was counted." for i in range(150))  # far more than 256 tokens
     last = "The harbour bridge reopened to traffic on Friday."
