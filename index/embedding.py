@@ -395,7 +395,7 @@ class Embedder:
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """How many tokens the model sees of each text (special tokens included, truncated at the
         limit), from the model's tokenizer.json; a model without one gets character counts, which
-        order texts by length as well but pad more (about 28% of a batch on SciFact against 0%)."""
+        order texts by length as well but pad more (28% of the token positions on SciFact against 0.65%)."""
         if self._counter is None:
             self._counter = False
             if (self.path / "tokenizer.json").is_file():
