@@ -66,18 +66,20 @@ def run_backend(name: str, dataset: EvalDataset, settings: Settings, workdir: Pa
     }
 
 
-def _without_options(args: list[str], names: tuple[str, ...]) -> list[str]:
-    """``args`` less the options in ``names`` and their values (``--x v`` or ``--x=v``)."""
-    kept: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in names:
-            skip = True
-        elif not arg.startswith(tuple(f"{n}=" for n in names)):
-            kept.append(arg)
-    return kept
+def run_in_child(name: str, args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
+    """Run backend ``name`` in a fresh Python process with the same corpus options; its figures.
+
+    Raises:
+        RuntimeError: the child process failed.
+    """
+    options = ["--beir", str(args.beir), "--backends", name, "--out", str(out)]
+    for flag, value in (("--limit-docs", args.limit_docs), ("--limit-queries", args.limit_queries)):
+        if value is not None:
+            options += [flag, str(value)]
+    done = subprocess.run([sys.executable, "-m", "eval.bench_backends", *options], stdout=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise RuntimeError(f"backend {name} failed (exit {done.returncode})")
+    return list(json.loads(out.read_text()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,19 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings(chroma_url=None, chroma_host=None)
     results = []
     with tempfile.TemporaryDirectory(prefix="citeqa-bench-backends-", ignore_cleanup_errors=True) as tmp:
-        for name in backends:
-            if len(backends) == 1:
-                results.append(run_backend(name, dataset, settings, Path(tmp)))
-                continue
-            print(f"--- {name}", file=sys.stderr)
-            out = Path(tmp) / f"{name}.json"
-            child = list(argv if argv is not None else sys.argv[1:])
-            child = _without_options(child, ("--backends", "--out")) + ["--backends", name, "--out", str(out)]
-            done = subprocess.run([sys.executable, "-m", "eval.bench_backends", *child], stdout=subprocess.DEVNULL)
-            if done.returncode != 0:
-                print(f"backend {name} failed (exit {done.returncode})", file=sys.stderr)
-                return done.returncode
-            results.extend(json.loads(out.read_text()))
+        if len(backends) == 1:
+            results.append(run_backend(backends[0], dataset, settings, Path(tmp)))
+        else:
+            for name in backends:
+                print(f"--- {name}", file=sys.stderr)
+                try:
+                    results.extend(run_in_child(name, args, Path(tmp) / f"{name}.json"))
+                except RuntimeError as exc:
+                    print(exc, file=sys.stderr)
+                    return 1
     print(f"corpus {args.beir} ({len(dataset.documents)} documents, {len(dataset.cases)} queries), "
           f"{os.cpu_count()} CPUs")
     header = f"{'backend':24} {'load s':>7} {'index s':>8} {'load+index':>10} {'chunks/s':>9} "
