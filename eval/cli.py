@@ -21,6 +21,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         baseline_view,
         compare_with_baseline,
         invariant_failures,
+        keep_worse,
         load_baseline,
         render_problems,
         render_table,
@@ -50,7 +51,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         _write_json(args.out, report)
         print(f"report written to {args.out}", file=sys.stderr)
     if args.save_baseline:
-        _write_json(args.save_baseline, baseline_view(report))
+        previous = load_baseline(args.save_baseline) if args.keep_worse and args.save_baseline.exists() else None
+        _write_json(args.save_baseline, baseline_view(report) if previous is None else keep_worse(previous, report))
         print(f"baseline written to {args.save_baseline}", file=sys.stderr)
     print(render_table(report))
     print()
@@ -119,5 +121,11 @@ def register(sub: Any) -> None:
         help=f"allowed drop per metric before --baseline fails (default {DEFAULT_TOLERANCE})",
     )
     p.add_argument("--save-baseline", type=Path, default=None, help="write this run's metrics as a baseline")
+    p.add_argument(
+        "--keep-worse",
+        action="store_true",
+        help="with --save-baseline: where the file exists, keep each gated metric's worse figure of it and "
+        "this run (a baseline that holds on every CPU it was saved on)",
+    )
     p.add_argument("--show-all", action="store_true", help="list every failing case, not just the first 20")
     p.set_defaults(func=cmd_eval)

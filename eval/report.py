@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -130,6 +131,39 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
 def baseline_view(report: Mapping[str, Any]) -> dict[str, Any]:
     """What a committed baseline keeps: configuration and metrics, not the per-case answers."""
     return {key: value for key, value in report.items() if key != "cases"}
+
+
+def _worse(metric: str, old: Any, new: Any) -> Any:
+    if old is None or new is None:
+        return new if old is None else old
+    if metric in LOWER_IS_BETTER or metric == "errors":
+        return max(old, new)
+    return min(old, new) if _gated(metric) else new
+
+
+def keep_worse(previous: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str, Any]:
+    """A baseline from ``report`` that keeps, for every gated metric, the worse of its figure and
+    ``previous``'s: one baseline that holds on each machine it was saved on.
+
+    The same code can score a case differently on another CPU: ONNX Runtime picks its kernels by
+    instruction set, and a last-digit difference in a score can flip a tie (eval/README.md, "One
+    baseline for several CPUs").
+
+    Raises:
+        BaselineError: ``previous`` is for another dataset or another cut-off k.
+    """
+    for key in ("dataset", "k"):
+        if previous.get(key) != report.get(key):
+            raise BaselineError(f"baseline {key} is {previous.get(key)!r}, this run's is {report.get(key)!r}")
+    merged = copy.deepcopy(baseline_view(report))
+    groups = [("overall", merged["overall"], previous.get("overall", {}))]
+    groups += [(kind, merged["by_kind"].setdefault(kind, {}), old) for kind, old in previous.get("by_kind", {}).items()]
+    for _, current, old in groups:
+        for metric, value in old.items():
+            if metric not in NOT_GATED:
+                current[metric] = _worse(metric, value, current.get(metric))
+    merged["merged_with"] = [*previous.get("merged_with", []), previous.get("created_at")]
+    return merged
 
 
 # terminal ---------------------------------------------------------------------------------------

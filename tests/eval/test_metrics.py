@@ -10,7 +10,8 @@ import pytest
 
 from eval import metrics as m
 from eval.datasets import DatasetError, load_beir, load_qa_jsonl, load_sample_news, resolve_dataset, verify_evidence
-from eval.report import compare_with_baseline, invariant_failures, render_table
+from eval.errors import BaselineError
+from eval.report import compare_with_baseline, invariant_failures, keep_worse, render_table
 from eval.runner import CaseResult, summarize
 
 
@@ -311,3 +312,21 @@ def test_qa_dev_sets_resolve_by_short_name_and_a_missing_one_names_the_path(
     assert dataset.name == "squad2" and [d.id for d in dataset.documents] == ["p1"]
     with pytest.raises(DatasetError, match=str(tmp_path / "multihop-rag" / "questions.jsonl")):
         resolve_dataset("multihop-rag")
+
+
+def test_keep_worse_baseline_holds_for_both_runs_it_was_saved_from() -> None:
+    """One baseline for two CPUs: each gated metric keeps the worse figure, and both runs pass it."""
+    a = _report(answer_accuracy=0.9, false_alone=0.0, latency_p50_ms=10.0)
+    a["created_at"] = "machine-a"
+    b = _report(answer_accuracy=0.8, false_alone=0.1, latency_p50_ms=99.0)
+    b["by_kind"]["factual"]["answer_accuracy"] = 0.95
+    merged = keep_worse(a, b)
+    assert merged["overall"]["answer_accuracy"] == 0.8 and merged["overall"]["false_alone"] == 0.1
+    assert merged["by_kind"]["factual"]["answer_accuracy"] == 0.9
+    assert merged["overall"]["latency_p50_ms"] == 99.0  # not gated: this run's figure
+    assert merged["merged_with"] == ["machine-a"] and "cases" not in merged
+    assert b["by_kind"]["factual"]["answer_accuracy"] == 0.95  # the run's own report is untouched
+    assert compare_with_baseline(a, merged, tolerance=0.0) == []
+    assert compare_with_baseline(b, merged, tolerance=0.0) == []
+    with pytest.raises(BaselineError):
+        keep_worse({**a, "dataset": "other"}, b)

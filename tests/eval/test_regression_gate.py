@@ -6,6 +6,8 @@ cases, ``citeqa eval eval/sample-news/heldout.jsonl --corpus data/sample-news --
 eval/baselines/sample-news-heldout.json``; for the public qa-dev sets (skipped when
 ``../shared/data/qa-dev`` or ``$CITEQA_QA_DEV`` is absent), ``citeqa eval squad2 --save-baseline
 eval/baselines/squad2.json`` and the same for ``multihop-rag`` and ``rgb-counterfactual``.
+The same code can score a case differently on another CPU; ``--keep-worse`` merges a second
+machine's run into a baseline (eval/README.md, "One baseline for several CPUs").
 """
 
 from __future__ import annotations
