@@ -17,6 +17,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score answers, citations and refusals on a dataset; fail on a drop below a baseline."""
     from api.cli import tqdm_progress
     from eval.datasets import resolve_dataset
+    from eval.errors import BaselineError
     from eval.report import (
         baseline_view,
         compare_with_baseline,
@@ -29,6 +30,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from eval.runner import build_report, eval_index, run_eval
     from qa.service import QAService
 
+    if args.keep_worse and not args.save_baseline:
+        raise BaselineError("--keep-worse merges into the --save-baseline file: give --save-baseline FILE")
     dataset = resolve_dataset(args.dataset, corpus=args.corpus, split=args.split)
     if args.fold is not None:
         from eval.calibrate import in_fold

@@ -93,9 +93,7 @@ def compare_with_baseline(
     Raises:
         BaselineError: the baseline is for another dataset or another cut-off k.
     """
-    for key in ("dataset", "k"):
-        if baseline.get(key) != report.get(key):
-            raise BaselineError(f"baseline {key} is {baseline.get(key)!r}, this run's is {report.get(key)!r}")
+    _check_same_eval(baseline, report)
     groups = [("overall", baseline.get("overall", {}), report["overall"])]
     groups += [(kind, base, report["by_kind"].get(kind, {})) for kind, base in baseline.get("by_kind", {}).items()]
     found = list(invariant_failures(report))
@@ -112,6 +110,12 @@ def compare_with_baseline(
                 if new is None or new > old + (tolerance if allowed is None else allowed):
                     found.append(Regression(group, metric, old, new))
     return found
+
+
+def _check_same_eval(baseline: Mapping[str, Any], report: Mapping[str, Any]) -> None:
+    for key in ("dataset", "k"):
+        if baseline.get(key) != report.get(key):
+            raise BaselineError(f"baseline {key} is {baseline.get(key)!r}, this run's is {report.get(key)!r}")
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:
@@ -135,7 +139,7 @@ def baseline_view(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def _worse(metric: str, old: Any, new: Any) -> Any:
     if old is None or new is None:
-        return new if old is None else old
+        return None  # one run lacks it: a figure kept here would fail that machine
     if metric in LOWER_IS_BETTER or metric == "errors":
         return max(old, new)
     return min(old, new) if _gated(metric) else new
@@ -147,21 +151,18 @@ def keep_worse(previous: Mapping[str, Any], report: Mapping[str, Any]) -> dict[s
 
     The same code can score a case differently on another CPU: ONNX Runtime picks its kernels by
     instruction set, and a last-digit difference in a score can flip a tie (eval/README.md, "One
-    baseline for several CPUs").
+    baseline for several CPUs"). A metric only one of the two has is left ungated (None).
 
     Raises:
         BaselineError: ``previous`` is for another dataset or another cut-off k.
     """
-    for key in ("dataset", "k"):
-        if previous.get(key) != report.get(key):
-            raise BaselineError(f"baseline {key} is {previous.get(key)!r}, this run's is {report.get(key)!r}")
+    _check_same_eval(previous, report)
     merged = copy.deepcopy(baseline_view(report))
-    groups = [("overall", merged["overall"], previous.get("overall", {}))]
-    groups += [(kind, merged["by_kind"].setdefault(kind, {}), old) for kind, old in previous.get("by_kind", {}).items()]
-    for _, current, old in groups:
-        for metric, value in old.items():
-            if metric not in NOT_GATED:
-                current[metric] = _worse(metric, value, current.get(metric))
+    pairs = [(merged["overall"], previous.get("overall", {}))]
+    pairs += [(merged["by_kind"].setdefault(kind, {}), old) for kind, old in previous.get("by_kind", {}).items()]
+    for current, old in pairs:
+        for metric in {*old, *current} - set(NOT_GATED):
+            current[metric] = _worse(metric, old.get(metric), current.get(metric))
     merged["merged_with"] = [*previous.get("merged_with", []), previous.get("created_at")]
     return merged
 

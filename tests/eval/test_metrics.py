@@ -330,3 +330,13 @@ def test_keep_worse_baseline_holds_for_both_runs_it_was_saved_from() -> None:
     assert compare_with_baseline(b, merged, tolerance=0.0) == []
     with pytest.raises(BaselineError):
         keep_worse({**a, "dataset": "other"}, b)
+    only_one = keep_worse(_report(refusal_f1=0.5), _report())
+    assert only_one["overall"]["refusal_f1"] is None  # one run lacks it: not gated, so both pass
+    assert compare_with_baseline(_report(), only_one, tolerance=0.0) == []
+
+
+def test_keep_worse_needs_a_baseline_file_to_save(capsys: pytest.CaptureFixture[str]) -> None:
+    from api.cli import main
+
+    assert main(["eval", "sample-news", "--keep-worse"]) != 0
+    assert "--save-baseline" in capsys.readouterr().err
