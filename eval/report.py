@@ -138,11 +138,12 @@ def baseline_view(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _worse(metric: str, old: Any, new: Any) -> Any:
+    lower_is_better = metric in LOWER_IS_BETTER or metric == "errors"
+    if not (lower_is_better or _gated(metric)):
+        return new  # described, not gated: this run's figure
     if old is None or new is None:
         return None  # one run lacks it: a figure kept here would fail that machine
-    if metric in LOWER_IS_BETTER or metric == "errors":
-        return max(old, new)
-    return min(old, new) if _gated(metric) else new
+    return max(old, new) if lower_is_better else min(old, new)
 
 
 def keep_worse(previous: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str, Any]:
