@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 
 # "an article from X", "a report by X", "reported by X", "published in X": the phrasings that introduce a
 # publication by name ("a report on X" introduces a topic). X is a run of capitalised words.
@@ -30,6 +31,64 @@ _BEFORE_NOUN = re.compile(
 )
 _NOT_A_NAME = re.compile(r"(?:the\s+)?(?:\d|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d)", re.I)
 _SPLIT = re.compile(r"\s+[|\-–—:]\s+")
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+# "on October 6, 2023", "published after November 6, 2023", "2023-10-20": a day, and how the clause relates to it.
+_DAY = re.compile(
+    rf"(?:\b(?P<rel>after|before|since|on)\s+)?(?:\b(?P<month>{'|'.join(_MONTHS)})\s+(?P<day>\d{{1,2}}),?\s+"
+    r"(?P<year>(?:19|20)\d\d)\b|\b(?P<iso>(?:19|20)\d\d-\d\d-\d\d)\b)",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class NamedDay:
+    """A day the question names, where it ends in the question, and the range of days it means."""
+
+    end: int
+    date_from: date
+    date_to: date | None
+
+
+def named_days(text: str) -> list[NamedDay]:
+    """The calendar days ``text`` names (month-name or ISO dates), each as a publication range:
+    "on D" or a bare D is that day, "after D" the days after it, "before D" the days before it."""
+    found = []
+    for m in _DAY.finditer(text):
+        try:
+            if m.group("iso"):
+                day = date.fromisoformat(m.group("iso"))
+            else:
+                day = date(int(m.group("year")), _MONTHS.index(m.group("month").lower()) + 1, int(m.group("day")))
+        except ValueError:
+            continue  # "February 30, 2023"
+        rel = (m.group("rel") or "on").lower()
+        if rel == "after":
+            found.append(NamedDay(m.end(), day + timedelta(days=1), None))
+        elif rel == "since":
+            found.append(NamedDay(m.end(), day, None))
+        elif rel == "before":
+            found.append(NamedDay(m.end(), date.min, day - timedelta(days=1)))
+        else:
+            found.append(NamedDay(m.end(), day, day))
+    return found
+
+
+def _dated(mention: Mention) -> list[Mention]:
+    """A mention with the days its clause names: one day narrows it; two or more ("TechCrunch
+    reported X on November 6, 2023, and then Y on December 15, 2023") make one part per day, each
+    with the clause up to its day (the last keeps the rest)."""
+    days = named_days(mention.clause)
+    if not days:
+        return [mention]
+    if len(days) == 1:
+        return [replace(mention, date_from=days[0].date_from, date_to=days[0].date_to)]
+    parts, begin = [], 0
+    for i, day in enumerate(days):
+        end = len(mention.clause) if i == len(days) - 1 else day.end
+        parts.append(replace(mention, clause=mention.clause[begin:end], date_from=day.date_from, date_to=day.date_to))
+        begin = end
+    return parts
 
 
 @dataclass(frozen=True)
@@ -39,6 +98,10 @@ class Mention:
 
     source: str
     clause: str
+    # The publication days the clause names ("the report published on October 6, 2023", "after
+    # November 6, 2023"): retrieval for this mention prefers documents from that range.
+    date_from: date | None = None
+    date_to: date | None = None
 
 
 @dataclass(frozen=True)
@@ -104,10 +167,14 @@ def named_parts(question: str, sources: Iterable[str]) -> NamedParts:
     spans.sort()
     known = tuple(dict.fromkeys(s for _, _, s in spans))
     mentions = tuple(
-        Mention(
-            source=source, clause=question[0 if i == 0 else start : spans[i + 1][0] if i + 1 < len(spans) else None]
-        )
+        dated
         for i, (start, _, source) in enumerate(spans)
+        for dated in _dated(
+            Mention(
+                source=source,
+                clause=question[0 if i == 0 else start : spans[i + 1][0] if i + 1 < len(spans) else None],
+            )
+        )
     )
     known_norm = {_norm(a) for s in known for a in source_aliases(s)}
     unknown: list[str] = []

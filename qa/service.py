@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from index.errors import InvalidRequest
@@ -152,20 +153,38 @@ class QAService:
         if is_factoid(question):
             # "Who is the person that X reported and Y described?": every part describes the one
             # answer, so the whole question is asked of each outlet.
-            queries = [(m.source, query, vector) for m in mentions]
+            queries = [(m, query, vector) for m in mentions]
         else:
             # "Does X claim A, while Y suggests B?": each part is its own claim, found by its clause
             # (which also tells one outlet's two reports apart). Both measured on multihop-rag.
             clause_vectors = self.index.embedder.embed_queries([m.clause for m in mentions])
-            queries = [(m.source, m.clause, v) for m, v in zip(mentions, clause_vectors, strict=True)]
+            queries = [(m, m.clause, v) for m, v in zip(mentions, clause_vectors, strict=True)]
         found = []
-        for source, text, part_vector in queries:
-            narrowed = replace(filters or Filters(), sources=(source,))
-            passages = retrieve(
-                self.index, text, settings=self.settings, filters=narrowed, k=PART_K, query_vector=part_vector
-            ).passages
-            found.append(PartPassages(source=source, clause=text, passages=passages, vector=part_vector))
+        for mention, text, part_vector in queries:
+            narrowed = replace(filters or Filters(), sources=(mention.source,))
+            passages: list[Passage] = []
+            if mention.date_from or mention.date_to:
+                # The day the clause names, inside any range the caller set; none there: any day.
+                dated = _within(narrowed, mention.date_from, mention.date_to)
+                if dated is not None:
+                    passages = retrieve(
+                        self.index, text, settings=self.settings, filters=dated, k=PART_K, query_vector=part_vector
+                    ).passages
+            if not passages:
+                passages = retrieve(
+                    self.index, text, settings=self.settings, filters=narrowed, k=PART_K, query_vector=part_vector
+                ).passages
+            found.append(PartPassages(source=mention.source, clause=text, passages=passages, vector=part_vector))
         return parts, found
+
+
+def _within(filters: Filters, date_from: date | None, date_to: date | None) -> Filters | None:
+    """``filters`` narrowed to [date_from, date_to] (None: open), or None when the two ranges do not meet."""
+    lo = max(d for d in (filters.date_from, date_from) if d is not None) if filters.date_from or date_from else None
+    hi = min(d for d in (filters.date_to, date_to) if d is not None) if filters.date_to or date_to else None
+    if lo is not None and hi is not None and lo > hi:
+        return None
+    return replace(filters, date_from=lo if lo != date.min else None, date_to=hi)
 
 
 def _check_text(text: str, param: str) -> None:

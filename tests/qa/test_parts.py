@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from qa.parts import named_parts, source_aliases
+from datetime import date
+
+from qa.parts import named_days, named_parts, source_aliases
 
 SOURCES = [
     "Fortune",
@@ -50,3 +52,39 @@ def test_topics_dates_and_plain_questions_are_not_sources():
     assert named_parts("Who won the women's singles Wimbledon in 2019?", SOURCES).named == 0
     # "fortune" as a word, not the magazine
     assert named_parts("Did he make a fortune from the sale?", SOURCES).known == ()
+
+
+def test_named_days_read_on_after_before_and_iso_and_skip_impossible_dates():
+    days = named_days(
+        "on November 6, 2023, after Oct 1, 2023, after October 1, 2023, before 2023-12-15, February 30, 2023"
+    )
+    assert [(d.date_from, d.date_to) for d in days] == [
+        (date(2023, 11, 6), date(2023, 11, 6)),
+        (date(2023, 10, 2), None),
+        (date.min, date(2023, 12, 14)),
+    ]
+
+
+def test_one_outlet_named_once_with_two_days_makes_one_dated_part_per_day():
+    question = (
+        "After TechCrunch reported on Epic Games on November 6, 2023, and then reported on a class action "
+        "suit against Google on December 15, 2023, was the portrayal consistent?"
+    )
+    parts = named_parts(question, {"TechCrunch", "The Verge"})
+    assert [(m.source, m.date_from, m.date_to) for m in parts.mentions] == [
+        ("TechCrunch", date(2023, 11, 6), date(2023, 11, 6)),
+        ("TechCrunch", date(2023, 12, 15), date(2023, 12, 15)),
+    ]
+    assert "Epic Games" in parts.mentions[0].clause and "class action" in parts.mentions[1].clause
+    assert "".join(m.clause for m in parts.mentions) == question
+    assert parts.named == 2 and parts.missing_share == 0.0
+
+
+def test_a_mention_with_one_day_is_narrowed_to_it_and_one_without_is_not():
+    parts = named_parts(
+        "Did The Verge report published after September 26, 2023 agree with TechCrunch?", {"TechCrunch", "The Verge"}
+    )
+    assert [(m.source, m.date_from, m.date_to) for m in parts.mentions] == [
+        ("The Verge", date(2023, 9, 27), None),
+        ("TechCrunch", None, None),
+    ]
