@@ -88,3 +88,17 @@ def test_a_mention_with_one_day_is_narrowed_to_it_and_one_without_is_not():
         ("The Verge", date(2023, 9, 27), None),
         ("TechCrunch", None, None),
     ]
+
+
+def test_a_named_day_is_kept_inside_the_callers_date_range():
+    from qa.service import _within
+    from qa.types import Filters
+
+    caller = Filters(sources=("TechCrunch",), date_from=date(2023, 10, 1), date_to=date(2023, 10, 31))
+    narrowed = _within(caller, date(2023, 10, 6), date(2023, 10, 6))
+    assert narrowed == Filters(sources=("TechCrunch",), date_from=date(2023, 10, 6), date_to=date(2023, 10, 6))
+    assert _within(caller, date.min, date(2023, 10, 9)) == Filters(
+        sources=("TechCrunch",), date_from=date(2023, 10, 1), date_to=date(2023, 10, 9)
+    )
+    assert _within(Filters(), date.min, date(2023, 10, 9)) == Filters(date_to=date(2023, 10, 9))
+    assert _within(caller, date(2023, 12, 15), date(2023, 12, 15)) is None  # outside the caller's range
