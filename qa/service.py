@@ -180,11 +180,11 @@ class QAService:
 
 def _within(filters: Filters, date_from: date | None, date_to: date | None) -> Filters | None:
     """``filters`` narrowed to [date_from, date_to] (None: open), or None when the two ranges do not meet."""
-    lo = max(d for d in (filters.date_from, date_from) if d is not None) if filters.date_from or date_from else None
-    hi = min(d for d in (filters.date_to, date_to) if d is not None) if filters.date_to or date_to else None
+    lo = max((d for d in (filters.date_from, date_from) if d is not None), default=None)
+    hi = min((d for d in (filters.date_to, date_to) if d is not None), default=None)
     if lo is not None and hi is not None and lo > hi:
         return None
-    return replace(filters, date_from=lo if lo != date.min else None, date_to=hi)
+    return replace(filters, date_from=None if lo == date.min else lo, date_to=hi)
 
 
 def _check_text(text: str, param: str) -> None:
