@@ -76,6 +76,9 @@ _DEFINITION = re.compile(
     r"^\s*(?:who|what)\s+(?:is|was|are|were)\s+(?:the\s+)?[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*\s*\??\s*$"
 )
 _NOT_FACTOID = re.compile(r"^\s*(explain|describe|discuss|compare|summari[sz]e)\b", re.I)
+# "Does the article on X, which focuses on Y, ...?" asks yes or no: after an opening auxiliary a
+# wh-word starts a relative clause, it does not ask for a phrase.
+_YES_NO = re.compile(rf"^\s*(?:{'|'.join(sorted(_AUXILIARIES))})\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,11 @@ def _first_wh(question: str) -> tuple[str, str] | None:
 def is_factoid(question: str) -> bool:
     """Does ``question`` ask for a short fact (who/what/which/when/where/how many/how much ...)?
 
-    No model: the first wh-word decides. "why", a bare "how" (manner), yes/no questions and
-    requests to explain or describe are not factoid.
+    No model: the first wh-word decides. "why", a bare "how" (manner), yes/no questions (those
+    that open with an auxiliary, whatever wh-word follows) and requests to explain or describe
+    are not factoid.
     """
-    if _NOT_FACTOID.search(question) or _DEFINITION.match(question):
+    if _NOT_FACTOID.search(question) or _DEFINITION.match(question) or _YES_NO.match(question):
         return False
     wh = _first_wh(question)
     if wh is None:

@@ -89,6 +89,9 @@ def test_non_factoid_questions_get_no_phrase(extractor):
         "How did the uprising end?",
         "Did the uprising fail?",
         "Explain what happened in the uprising.",
+        # a yes/no question whose wh-word opens a relative clause
+        "Does the report on the uprising, which lasted 63 days, blame the Soviet army?",
+        "Was the army that stopped when the uprising began Soviet?",
     ):
         assert not is_factoid(question)
         assert extractor.answer_type(question) is None
