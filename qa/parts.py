@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from index.lexical import STOPWORDS
+
 # "an article from X", "a report by X", "reported by X", "published in X": the phrasings that introduce a
 # publication by name ("a report on X" introduces a topic). X is a run of capitalised words.
 _INTRO = (
@@ -39,6 +41,18 @@ _DAY = re.compile(
     r"(?P<year>(?:19|20)\d\d)\b|\b(?P<iso>(?:19|20)\d\d-\d\d-\d\d)\b)",
     re.I,
 )
+
+
+# Words that say a source is named, not what it says: "the TechCrunch and Fortune articles".
+_NAMING_WORDS = frozenset("article articles report reports piece pieces story stories post posts sources".split())
+
+
+def _says_nothing(text: str) -> bool:
+    """Does ``text`` (a clause without its source's name) hold no word of its own? "Do the
+    TechCrunch and " says nothing: in "Do the TechCrunch and Fortune articles both suggest X?"
+    the claim X belongs to both."""
+    words = (w.lower() for w in re.findall(r"[^\W\d_]+", text))
+    return all(w in STOPWORDS or w in _NAMING_WORDS for w in words)
 
 
 @dataclass(frozen=True)
@@ -166,15 +180,17 @@ def named_parts(question: str, sources: Iterable[str]) -> NamedParts:
         spans.append((m.start(), m.end(), source))
     spans.sort()
     known = tuple(dict.fromkeys(s for _, _, s in spans))
+    # Each mention's clause runs to the next mention; one that says nothing of its own ("Do the
+    # TechCrunch and ") shares the claim that follows, up to the end of the next clause that does.
+    ends = [spans[i + 1][0] if i + 1 < len(spans) else len(question) for i in range(len(spans))]
+    for i in reversed(range(len(spans) - 1)):
+        begin, (start, end, _) = (0 if i == 0 else spans[i][0]), spans[i]
+        if _says_nothing(question[begin:start] + " " + question[end : ends[i]]):
+            ends[i] = ends[i + 1]
     mentions = tuple(
         dated
         for i, (start, _, source) in enumerate(spans)
-        for dated in _dated(
-            Mention(
-                source=source,
-                clause=question[0 if i == 0 else start : spans[i + 1][0] if i + 1 < len(spans) else None],
-            )
-        )
+        for dated in _dated(Mention(source=source, clause=question[0 if i == 0 else start : ends[i]]))
     )
     known_norm = {_norm(a) for s in known for a in source_aliases(s)}
     unknown: list[str] = []

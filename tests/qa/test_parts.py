@@ -30,6 +30,21 @@ def test_indexed_sources_are_found_in_order_of_mention_quoted_or_not():
     assert parts.missing_share == 0.0
 
 
+def test_sources_named_together_share_the_claim_that_follows():
+    question = "Do the TechCrunch and Fortune articles both suggest that the blockade hurts aid groups?"
+    parts = named_parts(question, SOURCES)
+    assert [(m.source, m.clause) for m in parts.mentions] == [
+        ("TechCrunch", question),
+        ("Fortune", "Fortune articles both suggest that the blockade hurts aid groups?"),
+    ]
+    # a clause with words of its own keeps them alone
+    parts = named_parts("Does the Fortune article claim X is legal, while The Verge says Y?", SOURCES)
+    assert [m.clause for m in parts.mentions] == [
+        "Does the Fortune article claim X is legal, while ",
+        "The Verge says Y?",
+    ]
+
+
 def test_a_publication_the_index_lacks_is_named_as_missing():
     parts = named_parts(
         "Considering an article from The New York Times and a piece by TechCrunch, which department did he lead?",
