@@ -324,7 +324,10 @@ class ExtractiveAnswerer:
             candidates = fresh or evidence
             if not candidates:
                 continue
-            top = candidates[0]
+            # The part names a report ("the TechCrunch article on Spill's platform"): its best-ranked
+            # passage says which document that is, and that document's best sentence is the evidence.
+            ranked = [p.doc_id for p in part.passages if any(ev.chunk.doc_id == p.doc_id for ev in candidates)]
+            top = next(ev for ev in candidates if ev.chunk.doc_id == ranked[0]) if ranked else candidates[0]
             if all(top.start != ev.start or top.chunk.doc_id != ev.chunk.doc_id for _, ev in found):
                 found.append((part.source, top))
                 used_docs.add(top.chunk.doc_id)

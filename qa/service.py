@@ -17,6 +17,7 @@ from qa.types import Answer, Filters, Message, PartPassages, Passage
 EXTRACTIVE = "extractive"
 LLM = "llm"
 PART_K = 3  # passages retrieved from each source a question names
+PART_K_FUSED = 6  # depth of each ranking fused for a part (clause and whole question)
 
 
 class QAService:
@@ -141,7 +142,6 @@ class QAService:
         outlets, or one outlet's two reports), the best passages from that source for each
         mention's clause, so every part gets evidence and not only the best-ranked one."""
         from qa.phrases import is_factoid
-        from qa.retrieve import retrieve
 
         sources = self.index.sources()
         if not sources:  # documents without sources: a question cannot name one
@@ -150,32 +150,47 @@ class QAService:
         mentions = [m for m in parts.mentions if not (filters and filters.sources and m.source not in filters.sources)]
         if len(mentions) < 2:
             return parts, []
+        whole = (query, vector)
         if is_factoid(question):
             # "Who is the person that X reported and Y described?": every part describes the one
             # answer, so the whole question is asked of each outlet.
-            queries = [(m, query, vector) for m in mentions]
+            queries = [(m, [whole]) for m in mentions]
         else:
             # "Does X claim A, while Y suggests B?": each part is its own claim, found by its clause
-            # (which also tells one outlet's two reports apart). Both measured on multihop-rag.
+            # (which also tells one outlet's two reports apart), with the whole question's ranking
+            # fused in (a clause alone can be too short to find its report). Measured on multihop-rag.
             clause_vectors = self.index.embedder.embed_queries([m.clause for m in mentions])
-            queries = [(m, m.clause, v) for m, v in zip(mentions, clause_vectors, strict=True)]
+            queries = [(m, [(m.clause, v), whole]) for m, v in zip(mentions, clause_vectors, strict=True)]
         found = []
-        for mention, text, part_vector in queries:
+        for mention, searches in queries:
             narrowed = replace(filters or Filters(), sources=(mention.source,))
             passages: list[Passage] = []
             if mention.date_from or mention.date_to:
                 # The day the clause names, inside any range the caller set; none there: any day.
                 dated = _within(narrowed, mention.date_from, mention.date_to)
                 if dated is not None:
-                    passages = retrieve(
-                        self.index, text, settings=self.settings, filters=dated, k=PART_K, query_vector=part_vector
-                    ).passages
+                    passages = self._part_search(searches, dated)
             if not passages:
-                passages = retrieve(
-                    self.index, text, settings=self.settings, filters=narrowed, k=PART_K, query_vector=part_vector
-                ).passages
+                passages = self._part_search(searches, narrowed)
+            text, part_vector = searches[0]
             found.append(PartPassages(source=mention.source, clause=text, passages=passages, vector=part_vector))
         return parts, found
+
+    def _part_search(self, searches: Sequence[tuple[str, Any]], filters: Filters) -> list[Passage]:
+        """The PART_K best passages for one part: the rankings of its ``searches`` (text, vector)
+        fused by reciprocal rank, ties going to the first search's order."""
+        from qa.retrieve import retrieve
+
+        depth = PART_K if len(searches) == 1 else PART_K_FUSED
+        fused: dict[str, float] = {}
+        first: dict[str, Passage] = {}
+        for text, vector in searches:
+            ranking = retrieve(self.index, text, settings=self.settings, filters=filters, k=depth, query_vector=vector)
+            for rank, passage in enumerate(ranking.passages, start=1):
+                fused[passage.chunk_id] = fused.get(passage.chunk_id, 0.0) + 1.0 / (self.settings.rrf_k + rank)
+                first.setdefault(passage.chunk_id, passage)
+        best = sorted(fused, key=lambda cid: -fused[cid])[:PART_K]  # stable: first search's order on ties
+        return [replace(first[cid], score=fused[cid]) for cid in best]
 
 
 def _within(filters: Filters, date_from: date | None, date_to: date | None) -> Filters | None:

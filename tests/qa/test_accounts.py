@@ -184,6 +184,58 @@ def test_a_question_naming_two_sources_cites_each(outlets: QAService) -> None:
     assert_citations_verifiable(outlets.index, answer)
 
 
+def test_sources_named_together_each_cite_the_shared_claim(outlets: QAService) -> None:
+    answer = outlets.ask(
+        "Do the Fortune and The Verge articles both say that Sam Bankman-Fried denied wrongdoing at Alameda and FTX?"
+    )
+    assert not answer.refused
+    assert {"f1", "v1"} <= {c.doc_id for c in answer.citations}  # not Fortune's bond-market report
+    assert_citations_verifiable(outlets.index, answer)
+
+
+@pytest.fixture(scope="module")
+def one_outlet_twice(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
+    docs = [
+        Document(
+            id="spill",
+            title="Spill opens to everyone",
+            source="TechCrunch",
+            published_at=date(2023, 11, 7),
+            text="Spill, the social media platform built by former Twitter employees, opened to the public "
+            "this week. Its founders say the app is built around culture and conversation rather than news.",
+        ),
+        Document(
+            id="mozilla",
+            title="Mozilla bets on the fediverse",
+            source="TechCrunch",
+            published_at=date(2023, 11, 3),
+            text="Consumers are hungry for a new way of social networking where trust and safety come first, "
+            "or at least that is what Mozilla believes. The company is investing in decentralised social media.",
+        ),
+        Document(
+            id="phones",
+            title="Holiday shopping survey",
+            source="TechCrunch",
+            published_at=date(2023, 11, 20),
+            text="Consumers desire cheaper phones this year, according to a survey of shoppers. "
+            "Retailers expect record sales in the holiday season.",
+        ),
+    ]
+    return _service(tmp_path_factory.mktemp("one-outlet"), embedder, docs)
+
+
+def test_one_outlet_named_twice_cites_the_report_each_mention_describes(one_outlet_twice: QAService) -> None:
+    answer = one_outlet_twice.ask(
+        "Does the TechCrunch article on Spill's new social media platform suggest a different approach to social "
+        "networking from what TechCrunch reports consumers desire according to Mozilla, which puts trust first?"
+    )
+    assert not answer.refused
+    assert answer.answer is None  # a yes/no question: no answer phrase leads
+    assert {c.doc_id for c in answer.citations} == {"spill", "mozilla"}
+    assert answer.notice and "LLM answerer" in answer.notice
+    assert_citations_verifiable(one_outlet_twice.index, answer)
+
+
 def test_a_publication_the_index_lacks_is_said_so(outlets: QAService) -> None:
     answer = outlets.ask(
         "Considering an article from The Washington Post and a Bloomberg report on FTX, which bank did Alameda use?"
