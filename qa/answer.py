@@ -37,18 +37,20 @@ from qa.evidence import (
     states_outcome,
 )
 from qa.followup import asks_for_source
+from qa.names import fuller_name
 from qa.parts import NamedParts
 from qa.reading import ReaderView, rerank, shipped_reader
 from qa.shapes import (
     EVIDENCE_FLOOR,
     SIDE_RATIO,
+    NameExpander,
     by_named_source,
     choose_sentences,
     fill,
+    lead_with,
     missing_parts_notice,
     refusal,
     reported_by,
-    set_phrase,
 )
 from qa.types import Answer, PartPassages, Passage
 from qa.vocabulary import DocumentTopics, WordVectors
@@ -73,6 +75,7 @@ SOFT_BAND = 0.15  # soft matching runs when the best score is this close to the 
 # comprehension model answers questions, and its no-answer score did not pay as a refusal signal.
 RERANK_TOP = 5
 RERANK_WEIGHT = 0.1
+NAME_LABELS = ("PERSON", "ORG")  # answers whose name a document may spell out in full elsewhere
 
 
 class ExtractiveAnswerer:
@@ -245,8 +248,9 @@ class ExtractiveAnswerer:
             signals=signals,
             notice=missing_parts_notice(parts),
         )
+        expand = self._name_expander(question) if factoid else None
         if len(part_evidence) >= 2:
-            return by_named_source(result, part_evidence, phrases, factoid=factoid)
+            return by_named_source(result, part_evidence, phrases, factoid=factoid, expand=expand)
         if source_question:
             return reported_by(result, evidence, best)
         sides = (
@@ -268,11 +272,10 @@ class ExtractiveAnswerer:
             lead = views[id(best)].phrase
         chosen.sort(key=lambda e: (e is not best, e.chunk.doc_id, e.start))
         citations = [make_citation(i, ev) for i, ev in enumerate(chosen, start=1)]
-        text = " ".join(f"{ev.text} [{c.n}]" for ev, c in zip(chosen, citations, strict=True))
+        result.text = " ".join(f"{ev.text} [{c.n}]" for ev, c in zip(chosen, citations, strict=True))
+        result.citations = citations
         if lead is not None:
-            text = f"{lead[0]} [1]. {text}"
-            set_phrase(result, best, lead)
-        result.text, result.citations = text, citations
+            lead_with(result, best, lead, expand=expand)
         return result
 
     # evidence ---------------------------------------------------------------------------------
@@ -302,6 +305,15 @@ class ExtractiveAnswerer:
         return evidence
 
     # answer phrases ---------------------------------------------------------------------------
+    def _name_expander(self, question: str) -> NameExpander | None:
+        """For a question asking for a person or an organisation, the document's fullest form of
+        the answer's name (qa/names.py); None for other questions (a place keeps the form given:
+        "Washington" is not "George Washington")."""
+        wanted = self.phrases.answer_type(question) if self.phrases is not None else None
+        if wanted is None or not wanted.labels or wanted.labels[0] not in NAME_LABELS:
+            return None
+        return lambda ev, phrase: fuller_name(self.index, ev, phrase)
+
     def _is_factoid(self, question: str) -> bool:
         """A question answered by a short phrase (who/what/when/where/how many ...)."""
         if self.phrases is None:

@@ -6,7 +6,7 @@ Split out of :mod:`qa.answer`, which decides which shape a question gets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from qa.accounts import Account, make_citation, most_given_phrase, older_first, render_accounts, restates
 from qa.citations import Citation
@@ -23,12 +23,31 @@ SIDE_RATIO = 0.6  # another document's sentence counts as a side when it reaches
 COMPARISON_NOTE = "Weighing these accounts against each other needs the LLM answerer (answerer: llm)."
 
 
-def set_phrase(result: Answer, ev: Evidence, phrase: tuple[str, int, int]) -> None:
+Phrase = tuple[str, int, int]  # an answer phrase: text, start and end in its sentence
+NameExpander = Callable[[Evidence, Phrase], "tuple[Evidence, Phrase] | None"]
+
+
+def set_phrase(result: Answer, ev: Evidence, phrase: Phrase) -> None:
     """Give the answer its lead phrase, with offsets into the document (a span of ``ev``)."""
     text, start, end = phrase
     result.answer = text
     result.answer_doc_id = ev.chunk.doc_id
     result.answer_start, result.answer_end = ev.start + start, ev.start + end
+
+
+def lead_with(result: Answer, ev: Evidence, phrase: Phrase, *, expand: NameExpander | None = None) -> None:
+    """Put the answer phrase (a span of ``ev``, already cited) before ``result.text``, cited. With
+    ``expand``, a fuller form of a name that the document gives ("Sam Altman" for "Altman") leads
+    instead, cited to its own sentence (added to the citations when it is not one of them)."""
+    named = expand(ev, phrase) if expand is not None else None
+    if named is not None:
+        ev, phrase = named
+    n = next((c.n for c in result.citations if c.doc_id == ev.chunk.doc_id and c.start == ev.start), None)
+    if n is None:
+        n = len(result.citations) + 1
+        result.citations.append(make_citation(n, ev))
+    result.text = f"{phrase[0]} [{n}]. " + result.text
+    set_phrase(result, ev, phrase)
 
 
 def fill(result: Answer, header: str, accounts: list[Account], *, conflict: bool) -> Answer:
@@ -44,8 +63,10 @@ def by_named_source(
     phrases: Mapping[int, tuple[str, int, int]],
     *,
     factoid: bool,
+    expand: NameExpander | None = None,
 ) -> Answer:
-    """One line per mention of a named source; a factoid question leads with the phrase most give."""
+    """One line per mention of a named source; a factoid question leads with the phrase most give
+    (``expand``: see :func:`lead_with`)."""
     accounts = [Account(evidence=[ev]) for _, ev in part_evidence]  # each from its named source
     lead = most_given_phrase([account.evidence[0] for account in accounts], phrases) if factoid else None
     header = (
@@ -55,10 +76,7 @@ def by_named_source(
     )
     fill(result, header, accounts, conflict=False)
     if lead is not None:
-        ev, phrase = lead
-        n = next(c.n for c in result.citations if c.start == ev.start and c.doc_id == ev.chunk.doc_id)
-        result.text = f"{phrase[0]} [{n}]. " + result.text
-        set_phrase(result, ev, phrase)
+        lead_with(result, *lead, expand=expand)
     if not factoid:
         result.notice = " ".join(filter(None, [result.notice, COMPARISON_NOTE]))
     return result
