@@ -30,7 +30,13 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _ASKS_NUMBER = re.compile(
     r"\bhow (many|much|old|long|far|close|large|big)\b|\bwhat (number|percentage|share|proportion)\b", re.I
 )
-_ASKS_TIME = re.compile(r"^\s*when\b|\b(what|which|on which) (year|day|date|month|time)\b|\bsince when\b", re.I)
+_ASKS_TIME = re.compile(
+    r"^\s*when\b|\b(what|which|on which) (year|day|date|month|time)\b|\bsince when\b"
+    # "What is the release date of X?", "what was the year ...": the head noun asks for a time too
+    r"|\bwhat(?:'s|\s+(?:is|was|are|were|will be))\s+(?:the\s+|its\s+|their\s+)?(?:(?!of\b)[\w'’-]+\s+){0,2}?"
+    r"(?:date|year|day|month)s?(?![\w-])",
+    re.I,
+)
 _HAS_NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?"
     r"|thousands?|millions?|dozens?|half|several|percent)\b",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from index.lexical import BM25Index
-from qa.evidence import QueryTerms, frame_words, statements
+from qa.evidence import QueryTerms, expected_fact, frame_words, statements
 
 
 def small_index() -> BM25Index:
@@ -57,3 +57,51 @@ def test_link_headings_inside_an_article_are_not_its_statements():
     assert "Canada" not in kept
     # A chunk from the middle of a document has no title line to keep.
     assert "Canada" not in statements("## READ MORE: Canada's mission\nBody.", start=120)
+
+
+def test_a_question_about_a_date_expects_a_time_however_it_is_worded():
+    for question in (
+        "When was Super Mario Odyssey released?",
+        "What year did it open?",
+        "What is the release date for Super Mario Odyssey on Nintendo Switch?",
+        "What's the premiere date of the show?",
+        "What was the date of the battle?",
+    ):
+        assert expected_fact(question) is not None, question
+    for question in (
+        "What is women's year-end No 1 in tennis in 2020?",  # "year-end" is a ranking
+        "What is the significance of the year 1776?",  # asks about the year, not for one
+        "What is the name of the company?",
+    ):
+        assert expected_fact(question) is None, question
+
+
+def test_a_release_date_question_is_answered_by_the_dated_sentence(tmp_path, embedder):
+    from datetime import date
+
+    from index.models import Document
+    from tests.qa.test_accounts import _service
+
+    docs = [
+        Document(
+            id="shop",
+            title="Store page",
+            source="Shop",
+            published_at=date(2023, 3, 1),
+            text="Super Mario Odyssey and Nintendo Switch are trademarks of Nintendo. "
+            "Shop Super Mario Odyssey for Nintendo Switch at our store.",
+        ),
+        Document(
+            id="wiki",
+            title="Super Mario Odyssey",
+            source="Encyclopedia",
+            published_at=date(2020, 5, 1),
+            text="Super Mario Odyssey was released on October 27, 2017 to universal acclaim. "
+            "It sold more than ten million copies.",
+        ),
+    ]
+    service = _service(tmp_path, embedder, docs)
+    answer = service.ask("What is the release date for Super Mario Odyssey on Nintendo Switch?")
+    assert not answer.refused
+    assert answer.citations[0].doc_id == "wiki"
+    assert "October 27, 2017" in answer.text
