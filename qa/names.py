@@ -9,11 +9,12 @@ full form, cited to the sentence that gives it.
 from __future__ import annotations
 
 import re
+from itertools import dropwhile
 
 import numpy as np
 
 from index.lexical import STOPWORDS
-from index.pipeline import DocumentIndex
+from index.pipeline import DocumentIndex, IndexedChunk
 from qa.evidence import Evidence
 
 MAX_NAME_WORDS = 2  # "Altman", "Bankman-Fried", "New England": a longer name is already given in full
@@ -26,6 +27,15 @@ _NAME_WORD = r"[A-Z][a-z][\w-]*(?<!['’]s)"
 def _is_bare_name(phrase: str) -> bool:
     words = phrase.split()
     return 0 < len(words) <= MAX_NAME_WORDS and all(w[:1].isupper() for w in words)
+
+
+def _sentence_evidence(chunk: IndexedChunk, i: int, text: str) -> Evidence:
+    """Sentence ``i`` of ``chunk`` as evidence that is cited, not scored."""
+    start, end = chunk.sentences[i]
+    vector = np.asarray(chunk.sentence_vectors[i], dtype=np.float32)
+    return Evidence(
+        chunk=chunk, start=start, end=end, text=text, vector=vector, dense=0.0, coverage=0.0, score=0.0, passage_rank=-1
+    )
 
 
 def fuller_name(
@@ -46,6 +56,7 @@ def fuller_name(
     text = phrase[0]
     if not _is_bare_name(text):
         return None
+    own_words = set(text.split())
     pattern = re.compile(
         rf"(?<![\w'’-])((?:{_NAME_WORD}\s+){{1,{MAX_ADDED_WORDS}}}){re.escape(text)}(?![\w-])"
     )
@@ -55,30 +66,14 @@ def fuller_name(
         for i, (start, end) in enumerate(chunk.sentences):
             sentence = chunk.text[start - chunk.start : end - chunk.start]
             for match in pattern.finditer(sentence):
-                begin = match.start(1)
-                for word in re.finditer(r"\S+", match.group(1)):
-                    if word.group(0).lower() not in STOPWORDS:  # "When Sam Altman ...": not "When"
-                        break
-                    begin = match.start(1) + word.end()
-                    begin += len(sentence[begin:]) - len(sentence[begin:].lstrip())
-                added_words = sentence[begin : match.start(0) + len(match.group(1))].split()
-                added = len(added_words)
-                if added == 0 or set(added_words) & set(text.split()):  # "Compton Effect Arthur H. Compton"
+                # "When Sam Altman ...": the capitalised sentence opener is no part of the name.
+                words = list(dropwhile(lambda w: w.group(0).lower() in STOPWORDS, re.finditer(r"\S+", match.group(1))))
+                # A run that repeats the name ("Compton Effect Compton": a heading run into it) is not its fuller form.
+                if not words or {w.group(0) for w in words} & own_words:
                     continue
-                if best is not None and (added, -start) <= (best[0], -best[1]):
+                if best is not None and (len(words), -start) <= (best[0], -best[1]):
                     continue
-                found = (sentence[begin : match.end()], begin, match.end())
-                vector = np.asarray(chunk.sentence_vectors[i], dtype=np.float32)
-                name_ev = Evidence(
-                    chunk=chunk,
-                    start=start,
-                    end=end,
-                    text=sentence,
-                    vector=vector,
-                    dense=0.0,
-                    coverage=0.0,
-                    score=0.0,
-                    passage_rank=-1,
-                )
-                best = (added, start, name_ev, found)
+                begin = match.start(1) + words[0].start()
+                name_ev = _sentence_evidence(chunk, i, sentence)
+                best = (len(words), start, name_ev, (sentence[begin : match.end()], begin, match.end()))
     return None if best is None else (best[2], best[3])
