@@ -305,14 +305,18 @@ class ExtractiveAnswerer:
         return evidence
 
     # answer phrases ---------------------------------------------------------------------------
-    def _name_expander(self, question: str) -> NameExpander | None:
-        """For a question asking for a person or an organisation, the document's fullest form of
-        the answer's name (qa/names.py); None for other questions (a place keeps the form given:
-        "Washington" is not "George Washington")."""
-        wanted = self.phrases.answer_type(question) if self.phrases is not None else None
-        if wanted is None or not wanted.labels or wanted.labels[0] not in NAME_LABELS:
-            return None
-        return lambda ev, phrase: fuller_name(self.index, ev, phrase)
+    def _name_expander(self, question: str) -> NameExpander:
+        """The document's fullest form of an answer's name (qa/names.py), for a question asking for
+        a person or an organisation; other questions keep the form given (a place: "Washington" is
+        not "George Washington"). The question is parsed for its type only once a phrase leads."""
+
+        def expand(ev: Evidence, phrase: tuple[str, int, int]) -> tuple[Evidence, tuple[str, int, int]] | None:
+            wanted = self.phrases.answer_type(question) if self.phrases is not None else None
+            if wanted is None or not wanted.labels or wanted.labels[0] not in NAME_LABELS:
+                return None
+            return fuller_name(self.index, ev, phrase)
+
+        return expand
 
     def _is_factoid(self, question: str) -> bool:
         """A question answered by a short phrase (who/what/when/where/how many ...)."""
