@@ -44,6 +44,7 @@ from qa.shapes import (
     EVIDENCE_FLOOR,
     SIDE_RATIO,
     NameExpander,
+    Phrase,
     by_named_source,
     choose_sentences,
     fill,
@@ -310,7 +311,7 @@ class ExtractiveAnswerer:
         a person or an organisation; other questions keep the form given (a place: "Washington" is
         not "George Washington"). The question is parsed for its type only once a phrase leads."""
 
-        def expand(ev: Evidence, phrase: tuple[str, int, int]) -> tuple[Evidence, tuple[str, int, int]] | None:
+        def expand(ev: Evidence, phrase: Phrase) -> tuple[Evidence, Phrase] | None:
             wanted = self.phrases.answer_type(question) if self.phrases is not None else None
             if wanted is None or not wanted.labels or wanted.labels[0] not in NAME_LABELS:
                 return None
@@ -342,8 +343,9 @@ class ExtractiveAnswerer:
                 continue
             # The part names a report ("the TechCrunch article on Spill's platform"): its best-ranked
             # passage says which document that is, and that document's best sentence is the evidence.
-            ranked = [p.doc_id for p in part.passages if any(ev.chunk.doc_id == p.doc_id for ev in candidates)]
-            top = next(ev for ev in candidates if ev.chunk.doc_id == ranked[0]) if ranked else candidates[0]
+            docs = {ev.chunk.doc_id for ev in candidates}
+            report = next((p.doc_id for p in part.passages if p.doc_id in docs), None)
+            top = next(ev for ev in candidates if ev.chunk.doc_id == report) if report else candidates[0]
             if all(top.start != ev.start or top.chunk.doc_id != ev.chunk.doc_id for _, ev in found):
                 found.append((part.source, top))
                 used_docs.add(top.chunk.doc_id)

@@ -16,6 +16,7 @@ import numpy as np
 from index.lexical import STOPWORDS
 from index.pipeline import DocumentIndex, IndexedChunk
 from qa.evidence import Evidence
+from qa.shapes import Phrase
 
 MAX_NAME_WORDS = 2  # "Altman", "Bankman-Fried", "New England": a longer name is already given in full
 MAX_ADDED_WORDS = 2  # given names and a place before a team's name; more is a title or a list
@@ -38,9 +39,7 @@ def _sentence_evidence(chunk: IndexedChunk, i: int, text: str) -> Evidence:
     )
 
 
-def fuller_name(
-    index: DocumentIndex, ev: Evidence, phrase: tuple[str, int, int]
-) -> tuple[Evidence, tuple[str, int, int]] | None:
+def fuller_name(index: DocumentIndex, ev: Evidence, phrase: Phrase) -> tuple[Evidence, Phrase] | None:
     """The longest form of the name ``phrase`` (a span of ``ev``) that ``ev``'s document spells out.
 
     Args:
@@ -60,7 +59,7 @@ def fuller_name(
     pattern = re.compile(
         rf"(?<![\w'’-])((?:{_NAME_WORD}\s+){{1,{MAX_ADDED_WORDS}}}){re.escape(text)}(?![\w-])"
     )
-    best: tuple[int, int, Evidence, tuple[str, int, int]] | None = None
+    best: tuple[int, int, Evidence, Phrase] | None = None
     _, chunks = index.document_chunks(ev.chunk.doc_id)
     for chunk in chunks:
         for i, (start, end) in enumerate(chunk.sentences):

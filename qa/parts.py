@@ -184,8 +184,9 @@ def named_parts(question: str, sources: Iterable[str]) -> NamedParts:
     # TechCrunch and ") shares the claim that follows, up to the end of the next clause that does.
     ends = [spans[i + 1][0] if i + 1 < len(spans) else len(question) for i in range(len(spans))]
     for i in reversed(range(len(spans) - 1)):
-        begin, (start, end, _) = (0 if i == 0 else spans[i][0]), spans[i]
-        if _says_nothing(question[begin:start] + " " + question[end : ends[i]]):
+        start, end, _ = spans[i]
+        before = question[:start] if i == 0 else ""  # the first clause also takes what comes before it
+        if _says_nothing(before + " " + question[end : ends[i]]):
             ends[i] = ends[i + 1]
     mentions = tuple(
         dated

@@ -177,15 +177,20 @@ class QAService:
         return parts, found
 
     def _part_search(self, searches: Sequence[tuple[str, Any]], filters: Filters) -> list[Passage]:
-        """The PART_K best passages for one part: the rankings of its ``searches`` (text, vector)
-        fused by reciprocal rank, ties going to the first search's order."""
+        """The PART_K best passages for one part: one search's ranking, or the rankings of several
+        ``searches`` (text, vector) fused by reciprocal rank, ties going to the first search's order."""
         from qa.retrieve import retrieve
 
-        depth = PART_K if len(searches) == 1 else PART_K_FUSED
+        if len(searches) == 1:
+            ((text, vector),) = searches
+            found = retrieve(self.index, text, settings=self.settings, filters=filters, k=PART_K, query_vector=vector)
+            return found.passages
         fused: dict[str, float] = {}
         first: dict[str, Passage] = {}
         for text, vector in searches:
-            ranking = retrieve(self.index, text, settings=self.settings, filters=filters, k=depth, query_vector=vector)
+            ranking = retrieve(
+                self.index, text, settings=self.settings, filters=filters, k=PART_K_FUSED, query_vector=vector
+            )
             for rank, passage in enumerate(ranking.passages, start=1):
                 fused[passage.chunk_id] = fused.get(passage.chunk_id, 0.0) + 1.0 / (self.settings.rrf_k + rank)
                 first.setdefault(passage.chunk_id, passage)
